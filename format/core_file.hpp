@@ -1,0 +1,108 @@
+// The index of an s390x ELF core file: a sealed PV dump as QEMU writes it, or
+// a plain vmcore. Every offset and size is checked against the file before use.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "format/bytes.hpp"
+#include "format/mapped_file.hpp"
+#include "format/memory_view.hpp"
+#include "format/pv.hpp"
+
+namespace pvdump::format {
+
+inline constexpr std::uint16_t EM_S390_ = 22;
+
+struct LoadSegment {
+    unsigned index;  // program header index
+    std::uint64_t offset, filesz, memsz, paddr, vaddr;
+    std::uint32_t flags;
+    std::uint64_t align;
+};
+
+struct Note {
+    std::string name;
+    std::uint32_t type;
+    Bytes desc;
+    std::uint64_t offset;  // of the note header in the file
+};
+
+struct Section {
+    unsigned index;
+    std::string name;
+    std::uint32_t type;
+    std::uint64_t offset, size;
+};
+
+// One vCPU as the notes describe it: the clear registers (the hypervisor's
+// view in a PV dump, the truth in a plain vmcore) and the PV blob if any.
+struct CpuNotes {
+    unsigned index;
+    CpuState clear;
+    std::uint32_t note_types_seen = 0;  // bitmask over kCpuNoteBits
+    std::optional<Note> pv_cpu_data;
+};
+
+class CoreFile {
+public:
+    // Opens and indexes; throws Error(Io) / Error(Format).
+    static CoreFile open(const std::string& path);
+    // Indexes bytes that outlive the CoreFile (tests, fuzzing).
+    static CoreFile parse(Bytes bytes, std::string name = "<memory>");
+
+    const std::string& name() const { return name_; }
+    Bytes bytes() const { return bytes_; }
+    std::uint64_t file_size() const { return bytes_.size(); }
+    std::uint16_t ehsize() const { return ehsize_; }
+    std::uint64_t phoff() const { return phoff_; }
+    std::uint64_t shoff() const { return shoff_; }
+
+    const std::vector<LoadSegment>& loads() const { return loads_; }
+    const std::vector<Note>& notes() const { return notes_; }
+    std::optional<std::uint64_t> note_offset() const { return note_offset_; }
+    std::uint64_t note_size() const { return note_size_; }
+    const std::vector<Section>& sections() const { return sections_; }
+    // Why the section table could not be read, if it could not (a plain vmcore
+    // does not need one; QEMU on little-endian hosts writes a broken entry).
+    const std::string& section_error() const { return section_error_; }
+    const Section* section(std::string_view name) const;
+    bool is_pv() const { return section("pv_compl") != nullptr; }
+
+    // Notes grouped per CPU (each group starts at an NT_PRSTATUS).
+    std::vector<CpuNotes> cpus() const;
+    // The VMCOREINFO note's text, if the file carries one.
+    std::optional<std::string> vmcoreinfo_note() const;
+    // Section contents, bounds-checked (throws Error(Format) when absent).
+    Bytes section_bytes(std::string_view name) const;
+    // Total guest memory covered by PT_LOADs (memsz).
+    std::uint64_t memory_size() const;
+
+    // The guest physical memory of a plain vmcore (filesz bytes from the file,
+    // the rest of memsz reads as zero).
+    std::unique_ptr<MemoryView> plain_memory() const;
+
+private:
+    CoreFile() = default;
+    void index();
+    void index_sections();
+
+    std::shared_ptr<MappedFile> map_;
+    std::string name_;
+    Bytes bytes_;
+    std::uint16_t ehsize_ = 0;
+    std::uint64_t phoff_ = 0, shoff_ = 0;
+    std::vector<LoadSegment> loads_;
+    std::vector<Note> notes_;
+    std::optional<std::uint64_t> note_offset_;
+    std::uint64_t note_size_ = 0;
+    std::vector<Section> sections_;
+    std::string section_error_;
+};
+
+// Parses a notes area; throws Error(Format) naming the note's offset.
+std::vector<Note> parse_notes(Bytes area, std::uint64_t file_offset);
+
+}  // namespace pvdump::format

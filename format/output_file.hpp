@@ -1,0 +1,58 @@
+// Output files that never look complete before they are: data goes to a
+// temporary file (mode 0600) in the target directory, which is fsync'ed and
+// renamed over the target only on commit(). Destroying an uncommitted
+// OutputFile removes the temporary. SIGINT/SIGTERM remove it too.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "format/bytes.hpp"
+
+namespace pvdump::format {
+
+// Set by the signal handlers installed with install_interrupt_handlers().
+bool interrupted();
+// Throws Error(Interrupted) when a signal arrived.
+void check_interrupted();
+void install_interrupt_handlers();
+
+class OutputFile {
+public:
+    // path "-" writes to standard output (streaming, no seeks, no rename).
+    // Without `overwrite`, an existing target is refused with Error(Exists).
+    OutputFile(const std::string& path, bool overwrite);
+    OutputFile(const OutputFile&) = delete;
+    OutputFile& operator=(const OutputFile&) = delete;
+    ~OutputFile();
+
+    bool is_stream() const { return stream_; }
+    const std::string& path() const { return path_; }
+    int fd() const { return fd_; }
+
+    // Positional write of all bytes (file only); throws Error(Io) with errno text.
+    void pwrite_all(Bytes data, std::uint64_t offset);
+    // Sequential write of all bytes (file or stream).
+    void write_all(Bytes data);
+    // Writes `count` zero bytes sequentially (streams; files seek instead).
+    void write_zeros(std::uint64_t count);
+    // Sets the final size (file only; creates trailing holes).
+    void set_size(std::uint64_t size);
+    // fsync + rename; after this the target exists with all data.
+    void commit();
+
+private:
+    std::string path_;
+    std::string temp_;
+    int fd_ = -1;
+    bool stream_ = false;
+    bool committed_ = false;
+    std::uint64_t position_ = 0;
+};
+
+// Writes a whole small file atomically with the given mode (keys: 0600).
+void write_file_atomic(const std::string& path, Bytes data, unsigned mode, bool overwrite);
+// Reads a whole small file (bounded by max_size; larger is Error(Format)).
+std::vector<std::uint8_t> read_small_file(const std::string& path, std::uint64_t max_size);
+
+}  // namespace pvdump::format
