@@ -25,6 +25,9 @@ struct Keys {
     format::SecretBytes dump_key;               // 32 bytes
     format::SecretBytes xts_key;                // 64 bytes
     std::array<std::uint8_t, 16> nonce{};
+    Keys() = default;
+    Keys(Keys&&) = default;
+    Keys& operator=(Keys&&) = default;
     ~Keys();
 };
 // CCK + seed -> dump key -> completion data. Error(Format) when the dump is
@@ -86,7 +89,6 @@ struct DecryptResult {
     std::vector<CpuRecord> cpus;
     PagePlan plan;
     bool vmcoreinfo_found = false;
-    std::string vmcoreinfo_source;  // "lowcore 0xe0c" / "os_info 0xe18"
     std::uint64_t memory_bytes = 0;
     std::size_t blocks = 0;
 };

@@ -87,7 +87,7 @@ public:
 private:
     CoreFile() = default;
     void index();
-    void index_sections();
+    void index_sections_checked(std::uint16_t shentsize, std::uint16_t shnum, std::uint16_t shstrndx);
 
     std::shared_ptr<MappedFile> map_;
     std::string name_;

@@ -56,6 +56,9 @@ CompletionBlob parse_completion(Reader blob);
 struct CompletionSecrets {
     std::array<std::uint8_t, kTweakSize> nonce{};  // not secret on its own, but wiped too
     SecretBytes xts_key;                           // 64 bytes, key1 || key2
+    CompletionSecrets() = default;
+    CompletionSecrets(CompletionSecrets&&) = default;
+    CompletionSecrets& operator=(CompletionSecrets&&) = default;
     ~CompletionSecrets();
 };
 // Authenticates and decrypts; throws Error(Auth) naming the completion data.

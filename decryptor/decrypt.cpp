@@ -1,0 +1,323 @@
+// Memory decryption: page by page on demand (SealedMemory) and in parallel
+// batches for the whole dump (decrypt_memory), plus the whole owner path.
+#include <sys/stat.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "decryptor/dump.hpp"
+#include "decryptor/kernel_log.hpp"
+#include "decryptor/pages.hpp"
+
+namespace pvdump::decryptor {
+using namespace format;
+
+namespace {
+
+// What one page of the dump becomes in the output.
+enum class PageResult { Data, Hole };
+
+// Decrypts / copies one page into out (4096 bytes). Invalid or missing pages
+// (only reached with --force) become holes.
+PageResult produce_page(const detail::PageIndex& idx, const detail::Block& b, std::uint64_t p, const Keys& keys,
+                        XtsCipher& xts, std::uint8_t* out) {
+    const std::uint64_t paddr = b.paddr + p * kPageSize;
+    const std::uint8_t* c = idx.component(paddr);
+    if (!c || p >= b.present) return PageResult::Hole;
+    const std::uint8_t* in = idx.file().data() + b.offset + p * kPageSize;
+    switch (classify_component(c).state) {
+    case PageState::Encrypted: {
+        std::uint8_t tweak[16];
+        detail::make_tweak(c, keys.nonce.data(), tweak);
+        xts.process(tweak, in, out, kPageSize);
+        return PageResult::Data;
+    }
+    case PageState::Shared: std::memcpy(out, in, kPageSize); return PageResult::Data;
+    case PageState::Zero:
+    case PageState::Invalid: return PageResult::Hole;
+    }
+    return PageResult::Hole;
+}
+
+bool all_zero(const std::uint8_t* p, std::size_t n) {
+    std::uint64_t acc = 0;
+    for (std::size_t i = 0; i < n; i += 8) {
+        std::uint64_t v;
+        std::memcpy(&v, p + i, 8);
+        acc |= v;
+    }
+    return acc == 0;
+}
+
+class SealedMemory final : public MemoryView {
+public:
+    SealedMemory(const CoreFile& dump, const Keys& keys)
+        : idx_(dump), keys_(keys), xts_(keys.xts_key.view(), XtsCipher::Mode::Decrypt) {}
+    bool contains(std::uint64_t paddr, std::uint64_t size) const override {
+        if (size == 0) return idx_.find(paddr) != nullptr;
+        std::uint64_t last;
+        if (add_overflows(paddr, size - 1, last)) return false;
+        for (std::uint64_t a = paddr & ~std::uint64_t(kPageSize - 1); a <= last; a += kPageSize) {
+            if (!idx_.find(a)) return false;
+            if (a > last - kPageSize) break;
+        }
+        return true;
+    }
+    void read(std::uint64_t paddr, std::span<std::uint8_t> out) const override {
+        std::uint64_t done = 0;
+        while (done < out.size()) {
+            const std::uint64_t a = paddr + done;
+            const std::uint64_t page = a & ~std::uint64_t(kPageSize - 1);
+            const detail::Block* b = idx_.find(page);
+            if (!b) fail(ErrorCode::Format, "guest address " + hex(a) + " is not in the dump");
+            if (page != cached_page_) {
+                const std::uint64_t p = (page - b->paddr) / kPageSize;
+                if (produce_page(idx_, *b, p, keys_, xts_, cache_) == PageResult::Hole) std::memset(cache_, 0, kPageSize);
+                cached_page_ = page;
+            }
+            const std::uint64_t off = a - page;
+            const std::uint64_t n = std::min<std::uint64_t>(out.size() - done, kPageSize - off);
+            std::memcpy(out.data() + done, cache_ + off, n);
+            done += n;
+        }
+    }
+
+private:
+    detail::PageIndex idx_;
+    const Keys& keys_;
+    mutable XtsCipher xts_;
+    mutable std::uint8_t cache_[kPageSize];
+    mutable std::uint64_t cached_page_ = ~std::uint64_t(0);
+};
+
+}  // namespace
+
+std::unique_ptr<MemoryView> sealed_memory(const CoreFile& dump, const Keys& keys) {
+    return std::make_unique<SealedMemory>(dump, keys);
+}
+
+// ---- parallel decryption ------------------------------------------------------
+namespace {
+
+constexpr std::uint64_t kChunkPages = 256;  // 1 MiB per work item
+
+struct Chunk {
+    std::size_t block;        // index into blocks (sorted)
+    std::uint64_t first_page; // within the block
+    std::uint64_t pages;
+};
+
+}  // namespace
+
+void decrypt_memory(const CoreFile& dump, const Keys& keys, const VmcoreLayout& layout, OutputFile& out,
+                    const DecryptOptions& options) {
+    detail::PageIndex idx(dump);
+    const auto& blocks = idx.blocks();
+    if (blocks.size() != layout.ranges().size()) fail(ErrorCode::Internal, "layout does not match the dump's blocks");
+
+    std::vector<Chunk> chunks;  // 1 entry per MiB: 16 bytes per MiB of guest, a few MiB for a TiB guest
+    for (std::size_t i = 0; i < blocks.size(); ++i)
+        for (std::uint64_t p = 0; p < blocks[i].pages; p += kChunkPages)
+            chunks.push_back({i, p, std::min(kChunkPages, blocks[i].pages - p)});
+
+    unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    threads = std::max<unsigned>(1, std::min<std::size_t>(threads, std::max<std::size_t>(1, chunks.size())));
+    const std::uint64_t total_bytes = idx.total_pages() * kPageSize;
+
+    std::atomic<std::size_t> next{0};
+    std::atomic<std::uint64_t> done_bytes{0};
+    std::atomic<bool> stop{false};
+    std::mutex mu;
+    std::condition_variable cv;
+    std::exception_ptr error;
+    // Stream mode: finished chunks wait here until the writer takes them in order.
+    std::map<std::size_t, std::vector<std::uint8_t>> ready;
+    std::size_t written = 0;
+    const std::size_t window = std::size_t(threads) * 4;
+    const bool stream = out.is_stream();
+
+    if (!stream) {
+        out.set_size(layout.file_size());
+        out.pwrite_all(layout.head(), 0);
+    } else {
+        out.write_all(layout.head());
+    }
+
+    auto worker = [&] {
+        try {
+            XtsCipher xts(keys.xts_key.view(), XtsCipher::Mode::Decrypt);
+            std::vector<std::uint8_t> buf(kChunkPages * kPageSize);
+            for (;;) {
+                if (stop.load() || interrupted()) return;
+                std::size_t ci;
+                if (stream) {
+                    std::unique_lock lk(mu);
+                    cv.wait(lk, [&] { return stop.load() || next.load() < written + window; });
+                    if (stop.load()) return;
+                    ci = next.fetch_add(1);
+                } else {
+                    ci = next.fetch_add(1);
+                }
+                if (ci >= chunks.size()) return;
+                const Chunk& ch = chunks[ci];
+                const detail::Block& b = blocks[ch.block];
+                const std::uint64_t base = layout.range_offset(ch.block) + ch.first_page * kPageSize;
+                // Runs of data pages are written together; holes are skipped.
+                std::uint64_t run_start = 0, run_len = 0;
+                auto flush = [&] {
+                    if (run_len && !stream)
+                        out.pwrite_all(Bytes(buf.data() + run_start * kPageSize, run_len * kPageSize),
+                                       base + run_start * kPageSize);
+                    run_len = 0;
+                };
+                for (std::uint64_t k = 0; k < ch.pages; ++k) {
+                    std::uint8_t* page = buf.data() + k * kPageSize;
+                    PageResult r = produce_page(idx, b, ch.first_page + k, keys, xts, page);
+                    if (r == PageResult::Data && all_zero(page, kPageSize)) r = PageResult::Hole;
+                    if (r == PageResult::Hole) {
+                        if (stream) std::memset(page, 0, kPageSize);
+                        flush();
+                        continue;
+                    }
+                    if (!run_len) run_start = k;
+                    ++run_len;
+                }
+                flush();
+                done_bytes.fetch_add(ch.pages * kPageSize);
+                if (stream) {
+                    std::lock_guard lk(mu);
+                    buf.resize(ch.pages * kPageSize);
+                    ready.emplace(ci, std::move(buf));
+                    buf = std::vector<std::uint8_t>(kChunkPages * kPageSize);
+                }
+                cv.notify_all();
+            }
+        } catch (...) {
+            std::lock_guard lk(mu);
+            if (!error) error = std::current_exception();
+            stop.store(true);
+            cv.notify_all();
+        }
+    };
+
+    std::vector<std::thread> pool;
+    for (unsigned t = 0; t < threads; ++t) pool.emplace_back(worker);
+
+    auto report = [&] {
+        if (options.progress) options.progress(done_bytes.load(), total_bytes);
+    };
+    try {
+        if (stream) {
+            // Writer: chunks in order, padding between ranges as the layout says.
+            std::uint64_t pos = layout.head().size();
+            std::size_t last_block = SIZE_MAX;
+            while (written < chunks.size()) {
+                std::vector<std::uint8_t> data;
+                {
+                    std::unique_lock lk(mu);
+                    cv.wait_for(lk, std::chrono::milliseconds(200),
+                                [&] { return stop.load() || ready.count(written); });
+                    if (stop.load()) break;
+                    auto it = ready.find(written);
+                    if (it == ready.end()) {
+                        lk.unlock();
+                        report();
+                        check_interrupted();
+                        continue;
+                    }
+                    data = std::move(it->second);
+                    ready.erase(it);
+                }
+                const Chunk& ch = chunks[written];
+                if (ch.block != last_block) {
+                    const std::uint64_t off = layout.range_offset(ch.block);
+                    if (off > pos) out.write_zeros(off - pos);
+                    pos = off;
+                    last_block = ch.block;
+                }
+                out.write_all(data);
+                pos += data.size();
+                {
+                    std::lock_guard lk(mu);
+                    ++written;
+                }
+                cv.notify_all();
+                report();
+            }
+        } else {
+            std::unique_lock lk(mu);
+            while (!stop.load() && done_bytes.load() < total_bytes) {
+                cv.wait_for(lk, std::chrono::milliseconds(200));
+                lk.unlock();
+                report();
+                if (interrupted()) stop.store(true);
+                lk.lock();
+            }
+        }
+    } catch (...) {
+        std::lock_guard lk(mu);
+        if (!error) error = std::current_exception();
+        stop.store(true);
+        cv.notify_all();
+    }
+    for (auto& t : pool) t.join();
+    if (error) std::rethrow_exception(error);
+    check_interrupted();
+    report();
+}
+
+// ---- the whole owner path -------------------------------------------------------
+DecryptResult decrypt_dump(const DecryptRequest& req, Bytes cck) {
+    CoreFile dump = CoreFile::open(req.dump_path);
+    if (req.output_path != "-") {
+        struct stat in_st {}, out_st {};
+        if (stat(req.dump_path.c_str(), &in_st) == 0 && stat(req.output_path.c_str(), &out_st) == 0 &&
+            in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino)
+            fail(ErrorCode::Usage, "the output '" + req.output_path + "' is the input dump itself");
+    }
+    // Refuse an existing output before any expensive work.
+    OutputFile out(req.output_path, req.overwrite);
+
+    Keys keys = open_keys(dump, cck);
+    DecryptResult result;
+    result.cpus = cpu_states(dump, keys.dump_key.view());
+    result.plan = page_plan(dump, &keys.nonce);
+    if (result.plan.has_error() && !req.force) {
+        std::size_t errors = 0;
+        const Finding* first = nullptr;
+        for (auto& f : result.plan.findings)
+            if (f.severity == Severity::Error) {
+                if (!first) first = &f;
+                ++errors;
+            }
+        std::string more = errors > 1 ? " (and " + std::to_string(errors - 1) + " more; 'pvinspect verify' lists them)" : "";
+        fail(ErrorCode::Verify, first->message + more + "; use --force to write the vmcore anyway");
+    }
+
+    auto mem = sealed_memory(dump, keys);
+    std::optional<std::string> vmcoreinfo;
+    vmcoreinfo = find_vmcoreinfo(*mem);
+    result.vmcoreinfo_found = vmcoreinfo.has_value();
+
+    std::vector<CpuState> states;
+    for (auto& c : result.cpus) states.push_back(c.state);
+    std::vector<MemoryRange> ranges;
+    detail::PageIndex idx(dump);
+    for (auto& b : idx.blocks()) ranges.push_back({b.paddr, b.pages * kPageSize});
+    VmcoreLayout layout(states, ranges, vmcoreinfo);
+    result.memory_bytes = idx.total_pages() * kPageSize;
+    result.blocks = ranges.size();
+
+    decrypt_memory(dump, keys, layout, out, req.options);
+    out.commit();
+    return result;
+}
+
+}  // namespace pvdump::decryptor

@@ -1,0 +1,81 @@
+// CCK loading, key derivation and the CPU states of a sealed dump.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <openssl/crypto.h>
+
+#include "decryptor/dump.hpp"
+
+namespace pvdump::decryptor {
+using namespace format;
+
+SecretBytes load_cck(const std::string& path, bool* group_readable) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail(ErrorCode::Usage, "cannot open the CCK file '" + path + "': " + std::strerror(errno));
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        fail(ErrorCode::Usage, "the CCK file '" + path + "' is not a regular file");
+    }
+    if (group_readable) *group_readable = (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
+    SecretBytes key(kCckSize + 1);  // one extra byte tells a long file from an exact one
+    std::size_t got = 0;
+    while (got < key.size()) {
+        ssize_t n = ::read(fd, key.data() + got, key.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int e = errno;
+            ::close(fd);
+            fail(ErrorCode::Usage, "cannot read the CCK file '" + path + "': " + std::strerror(e));
+        }
+        if (n == 0) break;
+        got += std::size_t(n);
+    }
+    ::close(fd);
+    if (got != kCckSize || std::uint64_t(st.st_size) != kCckSize)
+        fail(ErrorCode::Usage, "the CCK file '" + path + "' holds " + std::to_string(st.st_size) +
+                                   " bytes; a Customer Communication Key is exactly 32 bytes");
+    return SecretBytes(Bytes(key.data(), kCckSize));
+}
+
+Keys::~Keys() { OPENSSL_cleanse(nonce.data(), nonce.size()); }
+
+Keys open_keys(const CoreFile& dump, Bytes cck) {
+    if (!dump.is_pv()) {
+        std::string msg = "'" + dump.name() + "' has no 'pv_compl' section: it is not a PV dump";
+        if (!dump.section_error().empty())
+            msg += " (its section table is unreadable: " + dump.section_error() + ")";
+        else
+            msg += " (a plain vmcore, or QEMU's fallback when the image does not allow dumping: run 'pvinspect info')";
+        fail(ErrorCode::Format, msg);
+    }
+    const Section* s = dump.section("pv_compl");
+    CompletionBlob blob = parse_completion(Reader(dump.section_bytes("pv_compl"), "section 'pv_compl'", s->offset));
+    Keys k;
+    k.dump_key = derive_dump_key(cck, blob.seed);
+    CompletionSecrets secrets = open_completion(blob, k.dump_key.view());
+    k.nonce = secrets.nonce;
+    k.xts_key = std::move(secrets.xts_key);
+    return k;
+}
+
+std::vector<CpuRecord> cpu_states(const CoreFile& dump, Bytes dump_key) {
+    std::vector<CpuRecord> out;
+    for (const CpuNotes& c : dump.cpus()) {
+        if (!c.pv_cpu_data)
+            fail(ErrorCode::Format, "CPU " + std::to_string(c.index) + " has no NT_S390_PV_CPU_DATA note (its encrypted state is missing)");
+        const Note& n = *c.pv_cpu_data;
+        const std::string where = "CPU " + std::to_string(c.index) + " NT_S390_PV_CPU_DATA note at offset " + hex(n.offset);
+        CpuDumpBlob blob = parse_cpu_dump(Reader(n.desc, where, n.offset));
+        CpuState st = open_cpu_dump(blob, dump_key, c.index);
+        out.push_back({c.index, st, c.clear, st.has_osii});
+    }
+    if (out.empty()) fail(ErrorCode::Format, "'" + dump.name() + "' has no CPU notes (no NT_PRSTATUS)");
+    return out;
+}
+
+}  // namespace pvdump::decryptor

@@ -1,0 +1,207 @@
+// One pass over pv_mem_meta against every PT_LOAD page: states, invalid flags,
+// coverage, tweak reuse. pvdecrypt and pvinspect verify share this code.
+#include <cstring>
+#include <unordered_map>
+
+#include "decryptor/dump.hpp"
+#include "decryptor/pages.hpp"
+
+namespace pvdump::decryptor {
+using namespace format;
+
+namespace detail {
+
+PageIndex::PageIndex(const CoreFile& dump) : file_(dump.bytes()) {
+    meta_ = dump.section_bytes("pv_mem_meta");
+    for (const LoadSegment& l : dump.loads()) {
+        if (l.paddr % kPageSize || l.memsz % kPageSize)
+            fail(ErrorCode::Format, "program header " + std::to_string(l.index) + " (PT_LOAD): guest range " + hex(l.paddr) +
+                                        " + " + hex(l.memsz) + " is not made of whole 4 KiB pages");
+        blocks_.push_back({l.paddr, l.memsz / kPageSize, l.offset, l.filesz / kPageSize});
+        total_pages_ += l.memsz / kPageSize;
+    }
+    std::sort(blocks_.begin(), blocks_.end(), [](const Block& a, const Block& b) { return a.paddr < b.paddr; });
+}
+
+}  // namespace detail
+
+const char* severity_name(Severity s) {
+    switch (s) {
+    case Severity::Note: return "note";
+    case Severity::Warning: return "warning";
+    case Severity::Error: return "error";
+    }
+    return "?";
+}
+
+bool PagePlan::has_error() const {
+    for (auto& f : findings)
+        if (f.severity == Severity::Error) return true;
+    return false;
+}
+bool PagePlan::has_warning() const {
+    for (auto& f : findings)
+        if (f.severity == Severity::Warning) return true;
+    return false;
+}
+
+namespace {
+
+struct Collector {
+    PagePlan& plan;
+    std::size_t max;
+    // Errors are never dropped in favour of notes: the cap applies per severity.
+    std::size_t per_severity[3] = {0, 0, 0};
+    void add(Severity s, const char* rule, std::optional<std::uint64_t> paddr, std::string msg) {
+        auto& n = per_severity[int(s)];
+        if (n >= max) {
+            ++plan.findings_dropped;
+            return;
+        }
+        ++n;
+        plan.findings.push_back({s, rule, paddr, std::move(msg)});
+    }
+};
+
+std::string page_name(std::uint64_t paddr) { return "page at guest address " + hex(paddr); }
+
+std::uint64_t mix(const std::uint8_t* t) {
+    std::uint64_t a, b;
+    std::memcpy(&a, t, 8);
+    std::memcpy(&b, t + 8, 8);
+    std::uint64_t x = a ^ (b * 0x9e3779b97f4a7c15ull);
+    x ^= x >> 31;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 29;
+    return x;
+}
+
+struct TweakKey {
+    std::uint64_t a, b;
+    bool operator==(const TweakKey&) const = default;
+};
+struct TweakHash {
+    std::size_t operator()(const TweakKey& k) const { return std::size_t(k.a * 0x9e3779b97f4a7c15ull ^ k.b); }
+};
+
+// Tweak reuse in memory independent of the dump's size: a bitmap of hashes
+// finds candidate duplicates in a first pass, an exact map over the (few)
+// candidates confirms them in a second.
+void check_tweak_reuse(const detail::PageIndex& idx, const std::uint8_t* nonce, Collector& out) {
+    std::uint64_t bits = 1u << 16;
+    while (bits < idx.total_pages() * 32 && bits < (std::uint64_t(1) << 28)) bits <<= 1;
+    std::vector<std::uint64_t> seen(bits / 64, 0);
+    std::vector<std::uint64_t> twice(bits / 64, 0);
+    std::uint64_t candidates = 0;
+    auto for_each_encrypted = [&](auto&& fn) {
+        std::uint8_t tweak[16];
+        for (const auto& b : idx.blocks())
+            for (std::uint64_t p = 0; p < b.pages; ++p) {
+                const std::uint64_t paddr = b.paddr + p * kPageSize;
+                const std::uint8_t* c = idx.component(paddr);
+                if (!c || classify_component(c).state != PageState::Encrypted) continue;
+                detail::make_tweak(c, nonce, tweak);
+                fn(paddr, tweak);
+            }
+    };
+    for_each_encrypted([&](std::uint64_t, const std::uint8_t* t) {
+        const std::uint64_t h = mix(t) & (bits - 1);
+        if (seen[h / 64] >> (h % 64) & 1) {
+            if (!(twice[h / 64] >> (h % 64) & 1)) ++candidates;
+            twice[h / 64] |= std::uint64_t(1) << (h % 64);
+        }
+        seen[h / 64] |= std::uint64_t(1) << (h % 64);
+    });
+    if (candidates == 0) return;
+    constexpr std::uint64_t kMaxCandidates = 1u << 20;
+    std::unordered_map<TweakKey, std::uint64_t, TweakHash> first;
+    bool incomplete = false;
+    for_each_encrypted([&](std::uint64_t paddr, const std::uint8_t* t) {
+        const std::uint64_t h = mix(t) & (bits - 1);
+        if (!(twice[h / 64] >> (h % 64) & 1)) return;
+        TweakKey k;
+        std::memcpy(&k.a, t, 8);
+        std::memcpy(&k.b, t + 8, 8);
+        auto it = first.find(k);
+        if (it != first.end()) {
+            out.add(Severity::Error, "tweak-reuse", paddr,
+                    page_name(paddr) + ": its XTS tweak is the same as the page at " + hex(it->second) +
+                        "'s (tweak reuse: pages may have been moved or replayed)");
+        } else if (first.size() < kMaxCandidates) {
+            first.emplace(k, paddr);
+        } else {
+            incomplete = true;
+        }
+    });
+    if (incomplete)
+        out.add(Severity::Note, "tweak-reuse-incomplete", std::nullopt,
+                "tweak reuse check incomplete: too many candidate pages to compare in bounded memory");
+}
+
+}  // namespace
+
+PagePlan page_plan(const CoreFile& dump, const std::array<std::uint8_t, 16>* nonce, std::size_t max_findings) {
+    PagePlan plan;
+    Collector out{plan, max_findings};
+    detail::PageIndex idx(dump);
+    static const std::uint8_t zeros[kPageSize] = {};
+    // One summary line for a short pv_mem_meta, before the per-page findings.
+    std::uint64_t needed = 0;
+    for (const auto& b : idx.blocks()) needed = std::max(needed, (b.paddr / kPageSize + b.pages) * kTweakSize);
+    if (idx.meta_size() < needed) {
+        const std::uint64_t first = idx.meta_size() / kTweakSize * kPageSize;
+        std::uint64_t first_missing = first;
+        for (const auto& b : idx.blocks())
+            if (b.paddr + b.pages * kPageSize > first) {
+                first_missing = std::max(first, b.paddr);
+                break;
+            }
+        out.add(Severity::Error, "meta-short", first_missing,
+                "section 'pv_mem_meta' is " + hex(idx.meta_size()) + " bytes but the memory needs " + hex(needed) +
+                    ": pages from guest address " + hex(first_missing) + " on have no tweak component");
+    }
+    for (const auto& b : idx.blocks()) {
+        if (b.present < b.pages)
+            out.add(Severity::Error, "memory-truncated", b.paddr + b.present * kPageSize,
+                    "PT_LOAD at guest address " + hex(b.paddr) + ": memory from " + hex(b.paddr + b.present * kPageSize) +
+                        " on is not in the file (p_filesz < p_memsz)");
+        for (std::uint64_t p = 0; p < b.pages; ++p) {
+            const std::uint64_t paddr = b.paddr + p * kPageSize;
+            ++plan.counts.total;
+            const std::uint8_t* c = idx.component(paddr);
+            if (!c) {
+                ++plan.counts.missing;
+                plan.meta_covers_all = false;
+                out.add(Severity::Error, "meta-missing", paddr,
+                        page_name(paddr) + " has no tweak component: section 'pv_mem_meta' (" + hex(idx.meta_size()) +
+                            " bytes) ends before entry " + hex(paddr / kPageSize));
+                continue;
+            }
+            const PageClass pc = classify_component(c);
+            if (pc.mapped) ++plan.counts.mapped;
+            if (pc.reserved_nonzero)
+                out.add(Severity::Note, "state-reserved-bytes", paddr,
+                        page_name(paddr) + ": reserved bytes 4-13 of its special tweak component are not zero (ignored)");
+            switch (pc.state) {
+            case PageState::Encrypted: ++plan.counts.encrypted; break;
+            case PageState::Shared: ++plan.counts.shared; break;
+            case PageState::Zero:
+                ++plan.counts.zero;
+                if (p < b.present && std::memcmp(idx.file().data() + b.offset + p * kPageSize, zeros, kPageSize) != 0)
+                    out.add(Severity::Note, "zero-page-not-zero", paddr,
+                            page_name(paddr) + " is flagged zero but its bytes in the file are not (harmless: written as zeros)");
+                break;
+            case PageState::Invalid:
+                ++plan.counts.invalid;
+                out.add(Severity::Error, "state-invalid", paddr,
+                        page_name(paddr) + " has an invalid page state: " + pc.invalid_reason + " (component " +
+                            to_hex(Bytes(c, kTweakSize)) + ")");
+                break;
+            }
+        }
+    }
+    if (nonce) check_tweak_reuse(idx, nonce->data(), out);
+    return plan;
+}
+
+}  // namespace pvdump::decryptor

@@ -1,0 +1,304 @@
+#include "format/core_file.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace pvdump::format {
+namespace {
+
+constexpr std::uint32_t PT_LOAD_ = 1, PT_NOTE_ = 4;
+constexpr std::uint16_t PN_XNUM_ = 0xffff;
+constexpr std::uint64_t kEhdrSize = 64, kPhdrSize = 56, kShdrSize = 64;
+// Sanity bounds: far above anything real, low enough that an absurd header
+// cannot make us allocate or loop for long.
+constexpr std::uint64_t kMaxProgramHeaders = 1u << 24;
+constexpr std::uint64_t kMaxSections = 1u << 16;
+constexpr std::uint64_t kMaxNotes = 1u << 22;
+
+std::string pstr(unsigned i) { return "program header " + std::to_string(i); }
+
+}  // namespace
+
+std::vector<Note> parse_notes(Bytes area, std::uint64_t file_offset) {
+    std::vector<Note> notes;
+    Reader r(area, "PT_NOTE segment", file_offset);
+    std::uint64_t pos = 0;
+    while (pos < area.size()) {
+        if (notes.size() >= kMaxNotes) fail(ErrorCode::Format, "PT_NOTE segment holds more than 4M notes");
+        if (area.size() - pos < 12)
+            fail(ErrorCode::Format, "note header at offset " + hex(file_offset + pos) + " is cut short (" +
+                                        std::to_string(area.size() - pos) + " bytes left in PT_NOTE)");
+        const std::uint64_t namesz = r.u32(pos, "note namesz"), descsz = r.u32(pos + 4, "note descsz");
+        const std::uint32_t type = r.u32(pos + 8, "note type");
+        const std::uint64_t name_off = pos + 12;
+        const std::uint64_t desc_off = name_off + ((namesz + 3) & ~std::uint64_t(3));
+        const std::uint64_t end = desc_off + ((descsz + 3) & ~std::uint64_t(3));
+        if (!range_fits(name_off, namesz, area.size()) || !range_fits(desc_off, descsz, area.size()))
+            fail(ErrorCode::Format, "note at offset " + hex(file_offset + pos) + " (type " + hex(type) +
+                                        ", namesz " + std::to_string(namesz) + ", descsz " + std::to_string(descsz) +
+                                        ") runs past the end of the PT_NOTE segment (ends at " +
+                                        hex(file_offset + area.size()) + ")");
+        Note n;
+        const char* nm = reinterpret_cast<const char*>(area.data() + name_off);
+        n.name.assign(nm, strnlen(nm, namesz));
+        n.type = type;
+        n.desc = area.subspan(desc_off, descsz);
+        n.offset = file_offset + pos;
+        notes.push_back(std::move(n));
+        pos = std::min<std::uint64_t>(end, area.size());
+    }
+    return notes;
+}
+
+CoreFile CoreFile::open(const std::string& path) {
+    auto map = std::make_shared<MappedFile>(path);
+    CoreFile f;
+    f.name_ = path;
+    f.bytes_ = map->bytes();
+    f.map_ = std::move(map);
+    f.index();
+    return f;
+}
+
+CoreFile CoreFile::parse(Bytes bytes, std::string name) {
+    CoreFile f;
+    f.name_ = std::move(name);
+    f.bytes_ = bytes;
+    f.index();
+    return f;
+}
+
+void CoreFile::index() {
+    Reader file(bytes_, "file '" + name_ + "'");
+    if (bytes_.size() < kEhdrSize)
+        fail(ErrorCode::Format, "'" + name_ + "' is " + std::to_string(bytes_.size()) +
+                                    " bytes, too short for an ELF header (64 bytes)");
+    if (std::memcmp(bytes_.data(), "\x7f" "ELF", 4) != 0)
+        fail(ErrorCode::Format, "'" + name_ + "' is not an ELF file (bad magic at offset 0)");
+    if (bytes_[4] != 2) fail(ErrorCode::Format, "ELF header: EI_CLASS is " + std::to_string(bytes_[4]) + ", expected ELFCLASS64 (2)");
+    if (bytes_[5] != 2)
+        fail(ErrorCode::Format, "ELF header: EI_DATA is " + std::to_string(bytes_[5]) + ", expected big-endian ELFDATA2MSB (2)");
+    const std::uint16_t type = file.u16(16, "e_type");
+    if (type != 4) fail(ErrorCode::Format, "ELF header: e_type is " + std::to_string(type) + ", expected ET_CORE (4)");
+    const std::uint16_t machine = file.u16(18, "e_machine");
+    if (machine != EM_S390_)
+        fail(ErrorCode::Format, "ELF header: e_machine is " + std::to_string(machine) + ", expected EM_S390 (22)");
+    phoff_ = file.u64(32, "e_phoff");
+    shoff_ = file.u64(40, "e_shoff");
+    ehsize_ = file.u16(52, "e_ehsize");  // QEMU writes 8: never trusted
+    const std::uint16_t phentsize = file.u16(54, "e_phentsize");
+    std::uint64_t phnum = file.u16(56, "e_phnum");
+    const std::uint16_t shentsize = file.u16(58, "e_shentsize");
+    const std::uint16_t shnum = file.u16(60, "e_shnum");
+    const std::uint16_t shstrndx = file.u16(62, "e_shstrndx");
+
+    if (phnum == PN_XNUM_) {
+        // The real count is in section 0's sh_info.
+        if (shoff_ == 0 || shentsize != kShdrSize)
+            fail(ErrorCode::Format, "ELF header: e_phnum is PN_XNUM but there is no section 0 to hold the count");
+        phnum = file.u32(shoff_ + 44, "section 0 sh_info (program header count)");
+    }
+    if (phnum == 0) fail(ErrorCode::Format, "ELF header: no program headers (e_phnum 0)");
+    if (phentsize != kPhdrSize)
+        fail(ErrorCode::Format, "ELF header: e_phentsize is " + std::to_string(phentsize) + ", expected 56");
+    if (phnum > kMaxProgramHeaders)
+        fail(ErrorCode::Format, "ELF header: " + std::to_string(phnum) + " program headers is absurd");
+    if (!range_fits(phoff_, phnum * kPhdrSize, bytes_.size()))
+        fail(ErrorCode::Format, "program header table [offset " + hex(phoff_) + ", " + std::to_string(phnum) +
+                                    " entries] runs past end of file (size " + hex(bytes_.size()) + ")");
+
+    for (unsigned i = 0; i < phnum; ++i) {
+        const std::uint64_t o = phoff_ + std::uint64_t(i) * kPhdrSize;
+        const std::uint32_t ptype = file.u32(o, "p_type");
+        if (ptype == PT_NOTE_) {
+            const std::uint64_t off = file.u64(o + 8, "p_offset"), size = file.u64(o + 32, "p_filesz");
+            if (!range_fits(off, size, bytes_.size()))
+                fail(ErrorCode::Format, pstr(i) + " (PT_NOTE) [offset " + hex(off) + ", size " + hex(size) +
+                                            "] runs past end of file (size " + hex(bytes_.size()) + ")");
+            if (note_offset_) fail(ErrorCode::Format, pstr(i) + ": a second PT_NOTE segment (only one is supported)");
+            note_offset_ = off;
+            note_size_ = size;
+            notes_ = parse_notes(bytes_.subspan(off, size), off);
+        } else if (ptype == PT_LOAD_) {
+            LoadSegment s{i,
+                          file.u64(o + 8, "p_offset"),
+                          file.u64(o + 32, "p_filesz"),
+                          file.u64(o + 40, "p_memsz"),
+                          file.u64(o + 24, "p_paddr"),
+                          file.u64(o + 16, "p_vaddr"),
+                          file.u32(o + 4, "p_flags"),
+                          file.u64(o + 48, "p_align")};
+            if (s.filesz > s.memsz)
+                fail(ErrorCode::Format, pstr(i) + " (PT_LOAD): p_filesz " + hex(s.filesz) + " exceeds p_memsz " + hex(s.memsz));
+            if (!range_fits(s.offset, s.filesz, bytes_.size()))
+                fail(ErrorCode::Format, pstr(i) + " (PT_LOAD, guest address " + hex(s.paddr) + ") [offset " + hex(s.offset) +
+                                            ", size " + hex(s.filesz) + "] runs past end of file (size " + hex(bytes_.size()) + ")");
+            std::uint64_t end;
+            if (add_overflows(s.paddr, s.memsz, end))
+                fail(ErrorCode::Format, pstr(i) + " (PT_LOAD): guest range " + hex(s.paddr) + " + " + hex(s.memsz) + " overflows 64 bits");
+            loads_.push_back(s);
+        }
+    }
+    // Memory ranges must not overlap: one address, one page.
+    std::vector<LoadSegment> sorted = loads_;
+    std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return a.paddr < b.paddr; });
+    for (std::size_t i = 1; i < sorted.size(); ++i)
+        if (sorted[i].paddr < sorted[i - 1].paddr + sorted[i - 1].memsz)
+            fail(ErrorCode::Format, pstr(sorted[i].index) + " (PT_LOAD at guest address " + hex(sorted[i].paddr) +
+                                        ") overlaps " + pstr(sorted[i - 1].index));
+
+    if (shoff_ != 0 && shnum != 0) {
+        try {
+            index_sections_checked(shentsize, shnum, shstrndx);
+        } catch (const Error& e) {
+            sections_.clear();
+            section_error_ = e.what();
+        }
+    }
+}
+
+void CoreFile::index_sections_checked(std::uint16_t shentsize, std::uint16_t shnum_field, std::uint16_t shstrndx) {
+    Reader file(bytes_, "file '" + name_ + "'");
+    if (shentsize != kShdrSize) fail(ErrorCode::Format, "ELF header: e_shentsize is " + std::to_string(shentsize) + ", expected 64");
+    std::uint64_t shnum = shnum_field;
+    if (shnum > kMaxSections) fail(ErrorCode::Format, "too many sections");
+    if (!range_fits(shoff_, shnum * kShdrSize, bytes_.size()))
+        fail(ErrorCode::Format, "section header table [offset " + hex(shoff_) + ", " + std::to_string(shnum) +
+                                    " entries] runs past end of file (size " + hex(bytes_.size()) + ")");
+    if (shstrndx >= shnum)
+        fail(ErrorCode::Format, "ELF header: e_shstrndx " + std::to_string(shstrndx) + " is not a section (" +
+                                    std::to_string(shnum) + " sections)");
+    const std::uint64_t so = shoff_ + std::uint64_t(shstrndx) * kShdrSize;
+    const std::uint64_t str_off = file.u64(so + 24, "sh_offset of .shstrtab"), str_size = file.u64(so + 32, "sh_size of .shstrtab");
+    if (!range_fits(str_off, str_size, bytes_.size()))
+        fail(ErrorCode::Format, "section string table [offset " + hex(str_off) + ", size " + hex(str_size) +
+                                    "] runs past end of file (size " + hex(bytes_.size()) + ")");
+    Bytes strtab = bytes_.subspan(str_off, str_size);
+    for (unsigned i = 0; i < shnum; ++i) {
+        const std::uint64_t o = shoff_ + std::uint64_t(i) * kShdrSize;
+        Section s;
+        s.index = i;
+        const std::uint32_t name_idx = file.u32(o, "sh_name");
+        s.type = file.u32(o + 4, "sh_type");
+        s.offset = file.u64(o + 24, "sh_offset");
+        s.size = file.u64(o + 32, "sh_size");
+        if (i == 0) continue;
+        if (name_idx >= strtab.size())
+            fail(ErrorCode::Format, "section " + std::to_string(i) + ": sh_name " + std::to_string(name_idx) +
+                                        " is outside the string table (" + std::to_string(strtab.size()) + " bytes)");
+        const char* nm = reinterpret_cast<const char*>(strtab.data() + name_idx);
+        s.name.assign(nm, strnlen(nm, strtab.size() - name_idx));
+        sections_.push_back(std::move(s));
+    }
+}
+
+const Section* CoreFile::section(std::string_view name) const {
+    for (auto& s : sections_)
+        if (s.name == name) return &s;
+    return nullptr;
+}
+
+Bytes CoreFile::section_bytes(std::string_view name) const {
+    const Section* s = section(name);
+    if (!s) {
+        std::string msg = "no section '" + std::string(name) + "' in '" + name_ + "'";
+        if (!section_error_.empty()) msg += " (section table unreadable: " + section_error_ + ")";
+        fail(ErrorCode::Format, msg);
+    }
+    if (!range_fits(s->offset, s->size, bytes_.size()))
+        fail(ErrorCode::Format, "section '" + s->name + "' [offset " + hex(s->offset) + ", size " + hex(s->size) +
+                                    "] runs past end of file (size " + hex(bytes_.size()) + ")");
+    return bytes_.subspan(s->offset, s->size);
+}
+
+std::vector<CpuNotes> CoreFile::cpus() const {
+    std::vector<CpuNotes> out;
+    for (const Note& n : notes_) {
+        if (n.name == "CORE" && n.type == NT_PRSTATUS_) {
+            CpuNotes c{};
+            c.index = unsigned(out.size());
+            out.push_back(std::move(c));
+        }
+        if (out.empty() || (n.name != "CORE" && n.name != "LINUX")) continue;
+        CpuNotes& c = out.back();
+        if (n.name == "LINUX" && n.type == NT_S390_PV_CPU_DATA_) {
+            if (c.pv_cpu_data)
+                fail(ErrorCode::Format, "CPU " + std::to_string(c.index) + ": second NT_S390_PV_CPU_DATA note at offset " + hex(n.offset));
+            c.pv_cpu_data = n;
+            continue;
+        }
+        Reader r(n.desc, "note at offset " + hex(n.offset), n.offset);
+        if (apply_cpu_note(c.clear, n.type, r) && n.type < 32) c.note_types_seen |= 1u << n.type;
+    }
+    return out;
+}
+
+std::optional<std::string> CoreFile::vmcoreinfo_note() const {
+    for (const Note& n : notes_)
+        if (n.name == "VMCOREINFO") return std::string(reinterpret_cast<const char*>(n.desc.data()), n.desc.size());
+    return std::nullopt;
+}
+
+std::uint64_t CoreFile::memory_size() const {
+    std::uint64_t total = 0;
+    for (auto& l : loads_) total += l.memsz;
+    return total;
+}
+
+namespace {
+
+class PlainMemory final : public MemoryView {
+public:
+    PlainMemory(std::shared_ptr<MappedFile> keep, Bytes file, std::vector<LoadSegment> loads)
+        : keep_(std::move(keep)), file_(file), loads_(std::move(loads)) {
+        std::sort(loads_.begin(), loads_.end(), [](auto& a, auto& b) { return a.paddr < b.paddr; });
+    }
+    bool contains(std::uint64_t paddr, std::uint64_t size) const override {
+        while (size > 0) {
+            const LoadSegment* s = find(paddr);
+            if (!s) return false;
+            const std::uint64_t n = std::min(size, s->paddr + s->memsz - paddr);
+            paddr += n;
+            size -= n;
+        }
+        return true;
+    }
+    void read(std::uint64_t paddr, std::span<std::uint8_t> out) const override {
+        std::uint64_t done = 0;
+        while (done < out.size()) {
+            const LoadSegment* s = find(paddr + done);
+            if (!s) fail(ErrorCode::Format, "guest address " + hex(paddr + done) + " is not in the dump");
+            const std::uint64_t rel = paddr + done - s->paddr;
+            const std::uint64_t n = std::min<std::uint64_t>(out.size() - done, s->memsz - rel);
+            for (std::uint64_t k = 0; k < n;) {
+                const std::uint64_t at = rel + k;
+                if (at < s->filesz) {
+                    const std::uint64_t m = std::min(n - k, s->filesz - at);
+                    std::memcpy(out.data() + done + k, file_.data() + s->offset + at, m);
+                    k += m;
+                } else {
+                    std::memset(out.data() + done + k, 0, n - k);
+                    k = n;
+                }
+            }
+            done += n;
+        }
+    }
+
+private:
+    const LoadSegment* find(std::uint64_t paddr) const {
+        auto it = std::upper_bound(loads_.begin(), loads_.end(), paddr, [](std::uint64_t a, auto& s) { return a < s.paddr; });
+        if (it == loads_.begin()) return nullptr;
+        --it;
+        return paddr - it->paddr < it->memsz ? &*it : nullptr;
+    }
+    std::shared_ptr<MappedFile> keep_;  // the mapping outlives the CoreFile if need be
+    Bytes file_;
+    std::vector<LoadSegment> loads_;
+};
+
+}  // namespace
+
+std::unique_ptr<MemoryView> CoreFile::plain_memory() const { return std::make_unique<PlainMemory>(map_, bytes_, loads_); }
+
+}  // namespace pvdump::format

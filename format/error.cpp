@@ -1,0 +1,28 @@
+#include "format/error.hpp"
+
+#include <cstdio>
+
+namespace pvdump {
+
+const char* error_code_name(ErrorCode code) noexcept {
+    switch (code) {
+    case ErrorCode::Internal: return "internal error";
+    case ErrorCode::Usage: return "usage error";
+    case ErrorCode::Io: return "I/O error";
+    case ErrorCode::Format: return "format error";
+    case ErrorCode::Auth: return "authentication failed";
+    case ErrorCode::Verify: return "verification failed";
+    case ErrorCode::VerifyWarning: return "verification warnings";
+    case ErrorCode::Exists: return "output exists";
+    case ErrorCode::Interrupted: return "interrupted";
+    }
+    return "error";
+}
+
+std::string hex(unsigned long long value) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%llx", value);
+    return buf;
+}
+
+}  // namespace pvdump

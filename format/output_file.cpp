@@ -1,0 +1,220 @@
+#include "format/output_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+namespace pvdump::format {
+namespace {
+
+std::atomic<int> g_signal{0};
+
+// Temporary files to remove if a signal arrives. A fixed array: the handler
+// may only touch async-signal-safe state.
+constexpr int kMaxTemps = 8;
+char g_temps[kMaxTemps][4096];
+std::atomic<bool> g_temp_used[kMaxTemps];
+
+extern "C" void on_signal(int sig) {
+    g_signal.store(sig);
+    for (int i = 0; i < kMaxTemps; ++i)
+        if (g_temp_used[i].load()) unlink(g_temps[i]);
+    // Restore the default action and re-raise, so the exit status says which
+    // signal ended us (after the temporaries are gone).
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+int register_temp(const std::string& path) {
+    if (path.size() >= sizeof g_temps[0]) return -1;
+    for (int i = 0; i < kMaxTemps; ++i) {
+        if (!g_temp_used[i].load()) {
+            std::memcpy(g_temps[i], path.c_str(), path.size() + 1);
+            g_temp_used[i].store(true);
+            return i;
+        }
+    }
+    return -1;
+}
+
+void unregister_temp(const std::string& path) {
+    for (int i = 0; i < kMaxTemps; ++i)
+        if (g_temp_used[i].load() && path == g_temps[i]) g_temp_used[i].store(false);
+}
+
+[[noreturn]] void io_fail(const std::string& what, const std::string& path, int err) {
+    fail(ErrorCode::Io, what + " '" + path + "': " + std::strerror(err));
+}
+
+std::string dir_of(const std::string& path) {
+    auto slash = path.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return path.substr(0, slash);
+}
+std::string base_of(const std::string& path) {
+    auto slash = path.rfind('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+bool interrupted() { return g_signal.load() != 0; }
+void check_interrupted() {
+    if (interrupted()) fail(ErrorCode::Interrupted, "interrupted by signal " + std::to_string(g_signal.load()));
+}
+
+void install_interrupt_handlers() {
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGHUP, &sa, nullptr);
+    // A closed pipe on `-o -` is an I/O error, not a silent death.
+    signal(SIGPIPE, SIG_IGN);
+}
+
+OutputFile::OutputFile(const std::string& path, bool overwrite) : path_(path) {
+    if (path == "-") {
+        stream_ = true;
+        fd_ = STDOUT_FILENO;
+        return;
+    }
+    struct stat st {};
+    if (stat(path.c_str(), &st) == 0) {
+        if (S_ISDIR(st.st_mode)) fail(ErrorCode::Io, "output '" + path + "' is a directory");
+        if (!overwrite) fail(ErrorCode::Exists, "output '" + path + "' exists (use --force to replace it)");
+    }
+    std::string tmpl = dir_of(path) + "/." + base_of(path) + ".tmp-XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    // mkstemp creates the file 0600 (owner only): plaintext never goes wider.
+    fd_ = mkostemp(buf.data(), O_CLOEXEC);
+    if (fd_ < 0) io_fail("cannot create a temporary file next to", path, errno);
+    temp_ = buf.data();
+    register_temp(temp_);
+}
+
+OutputFile::~OutputFile() {
+    if (stream_) return;
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_ && !temp_.empty()) {
+        unlink(temp_.c_str());
+        unregister_temp(temp_);
+    }
+}
+
+void OutputFile::pwrite_all(Bytes data, std::uint64_t offset) {
+    if (stream_) fail(ErrorCode::Internal, "positional write on a stream");
+    const std::uint8_t* p = data.data();
+    std::size_t left = data.size();
+    while (left > 0) {
+        ssize_t n = ::pwrite(fd_, p, left, off_t(offset));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            io_fail("cannot write", path_, errno);
+        }
+        p += n;
+        left -= std::size_t(n);
+        offset += std::uint64_t(n);
+    }
+}
+
+void OutputFile::write_all(Bytes data) {
+    const std::uint8_t* p = data.data();
+    std::size_t left = data.size();
+    while (left > 0) {
+        ssize_t n = ::write(fd_, p, left);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            io_fail("cannot write", stream_ ? std::string("standard output") : path_, errno);
+        }
+        p += n;
+        left -= std::size_t(n);
+    }
+    position_ += data.size();
+}
+
+void OutputFile::write_zeros(std::uint64_t count) {
+    static const std::uint8_t zeros[65536] = {};
+    if (!stream_) {
+        position_ += count;
+        if (lseek(fd_, off_t(position_), SEEK_SET) < 0) io_fail("cannot seek in", path_, errno);
+        return;
+    }
+    while (count > 0) {
+        const std::size_t n = std::size_t(std::min<std::uint64_t>(count, sizeof zeros));
+        write_all(Bytes(zeros, n));
+        count -= n;
+    }
+}
+
+void OutputFile::set_size(std::uint64_t size) {
+    if (stream_) return;
+    if (ftruncate(fd_, off_t(size)) != 0) io_fail("cannot set the size of", path_, errno);
+}
+
+void OutputFile::commit() {
+    check_interrupted();
+    if (stream_) {
+        committed_ = true;
+        return;
+    }
+    if (fsync(fd_) != 0) io_fail("cannot flush", path_, errno);
+    if (::close(fd_) != 0) {
+        fd_ = -1;
+        io_fail("cannot close", path_, errno);
+    }
+    fd_ = -1;
+    if (rename(temp_.c_str(), path_.c_str()) != 0) io_fail("cannot rename the temporary file to", path_, errno);
+    unregister_temp(temp_);
+    committed_ = true;
+    // Make the rename itself durable.
+    int dfd = ::open(dir_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        ::close(dfd);
+    }
+}
+
+void write_file_atomic(const std::string& path, Bytes data, unsigned mode, bool overwrite) {
+    OutputFile out(path, overwrite);
+    if (out.is_stream()) fail(ErrorCode::Usage, "this file cannot be written to standard output");
+    out.write_all(data);
+    if (fchmod(out.fd(), mode_t(mode)) != 0) io_fail("cannot set the mode of", path, errno);
+    out.commit();
+}
+
+std::vector<std::uint8_t> read_small_file(const std::string& path, std::uint64_t max_size) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) io_fail("cannot open", path, errno);
+    std::vector<std::uint8_t> out;
+    std::uint8_t buf[4096];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            ::close(fd);
+            io_fail("cannot read", path, e);
+        }
+        if (n == 0) break;
+        out.insert(out.end(), buf, buf + n);
+        if (out.size() > max_size) {
+            ::close(fd);
+            fail(ErrorCode::Format, "'" + path + "' is larger than " + std::to_string(max_size) + " bytes");
+        }
+    }
+    ::close(fd);
+    return out;
+}
+
+}  // namespace pvdump::format

@@ -1,0 +1,48 @@
+// What the three mains share: error reporting and exit codes, size parsing,
+// human-readable numbers, progress on stderr.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "format/error.hpp"
+
+namespace pvdump::tools {
+
+// The exit codes every tool documents in --help.
+std::string exit_code_help();
+
+// Runs body; maps pvdump::Error to its exit code with a one-line
+// "TOOL: error: ..." on stderr, CLI11 errors to usage (2), anything else to 1.
+int run_tool(const char* tool, int argc, char** argv, CLI::App& app, const std::function<int()>& body);
+
+// "4 MiB", "1.5 GiB"
+std::string human_bytes(std::uint64_t bytes);
+// Parses 4096, 64K, 16M, 4G, 1T (binary units); Error(Usage) otherwise.
+std::uint64_t parse_size(const std::string& text, const std::string& what);
+
+// Progress on stderr: enabled when stderr is a terminal, unless forced.
+class Progress {
+public:
+    enum class Mode { Auto, On, Off };
+    Progress(const char* tool, Mode mode);
+    ~Progress();
+    bool enabled() const { return enabled_; }
+    void update(std::uint64_t done, std::uint64_t total);
+    void finish();
+
+private:
+    const char* tool_;
+    bool enabled_;
+    bool shown_ = false;
+    std::chrono::steady_clock::time_point start_, last_;
+};
+
+// Adds --progress / --quiet to an app; returns the resulting mode.
+void add_progress_flags(CLI::App& app, bool& progress, bool& quiet);
+Progress::Mode progress_mode(bool progress, bool quiet);
+
+}  // namespace pvdump::tools
