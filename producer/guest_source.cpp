@@ -1,0 +1,475 @@
+#include "producer/guest_source.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstring>
+
+#include "format/core_file.hpp"
+#include "format/crypto.hpp"
+#include "format/mapped_file.hpp"
+#include "format/memory_view.hpp"
+#include "producer/printk_hook.hpp"
+
+namespace pvdump::producer {
+
+using format::kPageSize;
+using format::MemoryRange;
+
+namespace {
+
+// splitmix64: a fast, well-mixed step for content generation (not crypto).
+inline std::uint64_t mix64(std::uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+struct Rng {
+    std::uint64_t state;
+    std::uint64_t next() { return mix64(state++ * 0x2545f4914f6cdd1dull); }
+};
+
+bool all_zero(const std::uint8_t* p, std::size_t n) {
+    std::uint64_t acc = 0;
+    for (std::size_t i = 0; i < n; i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p + i, 8);
+        acc |= w;
+    }
+    return acc == 0;
+}
+
+std::string mib_text(std::uint64_t bytes) {
+    if (bytes % (1024 * 1024) == 0) return std::to_string(bytes / (1024 * 1024)) + " MiB";
+    return std::to_string(bytes) + " bytes";
+}
+
+void check_blocks(const std::vector<MemoryRange>& blocks, const std::string& what) {
+    if (blocks.empty()) fail(ErrorCode::Usage, what + ": no RAM blocks");
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+        const MemoryRange& b = blocks[i];
+        const std::string name = what + ": RAM block " + hex(b.paddr) + ":" + hex(b.size);
+        if (b.size == 0) fail(ErrorCode::Usage, name + " is empty");
+        if (b.paddr % kPageSize || b.size % kPageSize) fail(ErrorCode::Usage, name + " is not 4 KiB aligned");
+        if (b.paddr + b.size < b.paddr) fail(ErrorCode::Usage, name + " wraps around the address space");
+        if (i > 0 && b.paddr < blocks[i - 1].paddr + blocks[i - 1].size)
+            fail(ErrorCode::Usage, name + " overlaps the block before it");
+    }
+}
+
+std::vector<MemoryRange> sorted(std::vector<MemoryRange> blocks) {
+    std::sort(blocks.begin(), blocks.end(), [](auto& a, auto& b) { return a.paddr < b.paddr; });
+    return blocks;
+}
+
+void check_prefixes(const std::vector<MemoryRange>& blocks, unsigned cpus, const std::string& what) {
+    if (cpus == 0) fail(ErrorCode::Usage, what + ": a guest needs at least one CPU");
+    const std::uint64_t need = std::uint64_t(made_up_prefix(cpus - 1)) + 2 * kPageSize;
+    if (blocks.front().paddr != 0 || blocks.front().size < need)
+        fail(ErrorCode::Usage, what + ": " + std::to_string(cpus) + " CPUs need the first RAM block to cover [0, " +
+                                   hex(need) + ") for their lowcores");
+}
+
+// Fills `info` for pages whose content is already in `out`: all-zero pages
+// count as never touched (zero state), everything else as secure data.
+void classify_by_content(format::MutableBytes out, std::span<PageInfo> info) {
+    for (std::size_t i = 0; i < info.size(); ++i)
+        info[i] = {all_zero(out.data() + i * kPageSize, kPageSize) ? PageKind::Zero : PageKind::Data, false};
+}
+
+void check_range(const std::vector<MemoryRange>& blocks, std::uint64_t paddr, std::size_t pages, format::MutableBytes out,
+                 std::span<PageInfo> info) {
+    if (out.size() != pages * kPageSize || info.size() != pages || paddr % kPageSize)
+        fail(ErrorCode::Internal, "read_pages: bad buffer sizes or unaligned address " + hex(paddr));
+    for (const MemoryRange& b : blocks)
+        if (paddr >= b.paddr && paddr - b.paddr < b.size) {
+            if (pages * kPageSize > b.size - (paddr - b.paddr))
+                fail(ErrorCode::Internal, "read_pages: range at " + hex(paddr) + " crosses the end of its block");
+            return;
+        }
+    fail(ErrorCode::Internal, "read_pages: guest address " + hex(paddr) + " is in no RAM block");
+}
+
+// ---- raw memory image -------------------------------------------------------------
+class RawImage final : public GuestSource {
+public:
+    explicit RawImage(const RawImageOptions& o) : file_(o.path), path_(o.path) {
+        const std::uint64_t size = file_.size();
+        if (size == 0) fail(ErrorCode::Format, "raw image '" + o.path + "' is empty");
+        if (size % kPageSize)
+            fail(ErrorCode::Format, "raw image '" + o.path + "' is " + std::to_string(size) +
+                                        " bytes, not a whole number of 4 KiB pages");
+        blocks_ = o.blocks.empty() ? std::vector<MemoryRange>{{0, size}} : sorted(o.blocks);
+        check_blocks(blocks_, "raw image '" + o.path + "'");
+        const MemoryRange& last = blocks_.back();
+        if (last.paddr + last.size > size)
+            fail(ErrorCode::Usage, "raw image '" + o.path + "' is " + hex(size) + " bytes, RAM block " + hex(last.paddr) +
+                                       ":" + hex(last.size) + " reaches past its end (the image is flat guest physical memory)");
+        check_prefixes(blocks_, o.cpus, "raw image '" + o.path + "'");
+        for (unsigned i = 0; i < o.cpus; ++i) cpus_.push_back(made_up_cpu(o.seed, i, last.paddr + last.size));
+        file_.advise_sequential();
+    }
+    std::string description() const override {
+        return "raw image '" + path_ + "' (" + mib_text(memory_size()) + " in " + std::to_string(blocks_.size()) +
+               " block(s), " + std::to_string(cpus_.size()) + " CPUs with made-up registers)";
+    }
+    const std::vector<MemoryRange>& blocks() const override { return blocks_; }
+    const std::vector<format::CpuState>& cpus() const override { return cpus_; }
+    void read_pages(std::uint64_t paddr, format::MutableBytes out, std::span<PageInfo> info) const override {
+        check_range(blocks_, paddr, info.size(), out, info);
+        std::memcpy(out.data(), file_.bytes().data() + paddr, out.size());
+        classify_by_content(out, info);
+    }
+
+private:
+    format::MappedFile file_;
+    std::string path_;
+    std::vector<MemoryRange> blocks_;
+    std::vector<format::CpuState> cpus_;
+};
+
+// ---- plain ELF vmcore ---------------------------------------------------------------
+class Vmcore final : public GuestSource {
+public:
+    explicit Vmcore(const std::string& path) : path_(path) {
+        format::CoreFile core = format::CoreFile::open(path);
+        if (core.is_pv())
+            fail(ErrorCode::Usage, "'" + path + "' is a sealed PV dump (it has a pv_compl section); pvseal needs a plain vmcore");
+        for (const format::LoadSegment& l : core.loads()) {
+            if (l.memsz == 0) continue;
+            if (l.paddr % kPageSize || l.memsz % kPageSize)
+                fail(ErrorCode::Format, "vmcore '" + path + "': PT_LOAD " + std::to_string(l.index) + " [paddr " +
+                                            hex(l.paddr) + ", memsz " + hex(l.memsz) + "] is not 4 KiB aligned");
+            blocks_.push_back({l.paddr, l.memsz});
+        }
+        blocks_ = sorted(std::move(blocks_));
+        if (blocks_.empty()) fail(ErrorCode::Format, "vmcore '" + path + "' has no PT_LOAD with memory");
+        check_blocks(blocks_, "vmcore '" + path + "'");
+        for (const format::CpuNotes& c : core.cpus()) cpus_.push_back(c.clear);
+        if (cpus_.empty()) fail(ErrorCode::Format, "vmcore '" + path + "' has no NT_PRSTATUS note: no CPU to seal");
+        memory_ = core.plain_memory();
+    }
+    std::string description() const override {
+        return "vmcore '" + path_ + "' (" + mib_text(memory_size()) + " in " + std::to_string(blocks_.size()) +
+               " block(s), " + std::to_string(cpus_.size()) + " CPUs)";
+    }
+    const std::vector<MemoryRange>& blocks() const override { return blocks_; }
+    const std::vector<format::CpuState>& cpus() const override { return cpus_; }
+    void read_pages(std::uint64_t paddr, format::MutableBytes out, std::span<PageInfo> info) const override {
+        check_range(blocks_, paddr, info.size(), out, info);
+        memory_->read(paddr, out);
+        classify_by_content(out, info);
+    }
+
+private:
+    std::string path_;
+    std::vector<MemoryRange> blocks_;
+    std::vector<format::CpuState> cpus_;
+    std::unique_ptr<format::MemoryView> memory_;
+};
+
+// ---- generated guest -------------------------------------------------------------------
+constexpr const char* kWords[] = {
+    "the",    "kernel", "page",   "memory", "guest",  "secure", "dump",   "cpu",     "virtio", "block",
+    "net",    "s390x",  "zone",   "slab",   "inode",  "dentry", "task",   "sched",   "irq",    "timer",
+    "lowcore", "prefix", "ultravisor", "export", "import", "swap", "pte", "pmd", "vma", "mm",
+    "init",   "systemd", "journal", "/usr/lib", "/etc/fstab", "eth0", "tty", "console", "0x", "ok",
+};
+constexpr std::size_t kWordCount = sizeof(kWords) / sizeof(kWords[0]);
+
+class GeneratedGuest final : public GuestSource {
+public:
+    explicit GeneratedGuest(const GeneratedGuestOptions& o) : seed_(o.seed) {
+        if (o.size == 0 || o.size % kPageSize) fail(ErrorCode::Usage, "--generate: size " + hex(o.size) + " is not a whole number of 4 KiB pages");
+        blocks_ = o.blocks.empty() ? std::vector<MemoryRange>{{0, o.size}} : sorted(o.blocks);
+        check_blocks(blocks_, "generated guest");
+        std::uint64_t total = 0;
+        for (auto& b : blocks_) total += b.size;
+        if (total != o.size)
+            fail(ErrorCode::Usage, "--generate " + hex(o.size) + ": the RAM blocks add up to " + hex(total) + ", not to the guest size");
+        check_prefixes(blocks_, o.cpus, "generated guest");
+        const std::uint64_t end = blocks_.back().paddr + blocks_.back().size;
+        for (unsigned i = 0; i < o.cpus; ++i) cpus_.push_back(made_up_cpu(o.seed, i, end));
+        build_fixed_pages(o);
+    }
+    std::string description() const override {
+        return "generated guest (seed " + std::to_string(seed_) + ", " + mib_text(memory_size()) + " in " +
+               std::to_string(blocks_.size()) + " block(s), " + std::to_string(cpus_.size()) + " CPUs)";
+    }
+    const std::vector<MemoryRange>& blocks() const override { return blocks_; }
+    const std::vector<format::CpuState>& cpus() const override { return cpus_; }
+    void read_pages(std::uint64_t paddr, format::MutableBytes out, std::span<PageInfo> info) const override {
+        check_range(blocks_, paddr, info.size(), out, info);
+        for (std::size_t i = 0; i < info.size(); ++i) info[i] = page(paddr / kPageSize + i, out.data() + i * kPageSize);
+    }
+    void classify_pages(std::uint64_t paddr, std::span<PageInfo> info) const override {
+        for (std::size_t i = 0; i < info.size(); ++i) info[i] = page(paddr / kPageSize + i, nullptr);
+    }
+
+private:
+    // The content of one page: fixed pages (lowcores, VMCOREINFO, os_info,
+    // printk) first, then a per-page recipe from (seed, page number).
+    // `out` may be null: then only the kind is computed.
+    PageInfo page(std::uint64_t pn, std::uint8_t* out) const {
+        if (auto it = fixed_.find(pn); it != fixed_.end()) {
+            if (out) std::memcpy(out, it->second.data(), kPageSize);
+            return {PageKind::Data, false};
+        }
+        const std::uint64_t h = mix64(seed_ * 0x100000001b3ull ^ mix64(pn));
+        const unsigned r = unsigned(h % 1000);
+        Rng rng{h};
+        if (r < 150) {  // never touched
+            if (out) std::memset(out, 0, kPageSize);
+            return {PageKind::Zero, ((h >> 40) & 3) == 0};
+        }
+        if (r < 250) {  // shared with the hypervisor (I/O buffers): clear
+            if (out) fill_random(rng, out);
+            return {PageKind::Shared, ((h >> 40) & 1) == 0};
+        }
+        if (r < 300) {  // touched but zero: encrypted zeros
+            if (out) std::memset(out, 0, kPageSize);
+            return {PageKind::Data, false};
+        }
+        if (out && r < 650) fill_text(rng, out);
+        else if (out) fill_random(rng, out);
+        return {PageKind::Data, false};
+    }
+    static void fill_random(Rng& rng, std::uint8_t* out) {
+        for (std::size_t i = 0; i < kPageSize; i += 8) {
+            const std::uint64_t v = rng.next();
+            std::memcpy(out + i, &v, 8);
+        }
+    }
+    static void fill_text(Rng& rng, std::uint8_t* out) {
+        std::size_t at = 0, line = 0;
+        while (at < kPageSize) {
+            const std::uint64_t v = rng.next();
+            const char* w = kWords[v % kWordCount];
+            const std::size_t n = std::strlen(w);
+            for (std::size_t k = 0; k < n && at < kPageSize; ++k, ++line) out[at++] = std::uint8_t(w[k]);
+            if (at < kPageSize) out[at++] = (line > 60 + (v >> 32) % 16) ? '\n' : ' ';
+            if (at > 0 && out[at - 1] == '\n') line = 0;
+        }
+    }
+
+    void put(std::uint64_t paddr, format::Bytes bytes) {
+        for (std::size_t done = 0; done < bytes.size();) {
+            const std::uint64_t a = paddr + done;
+            auto& page = fixed_[a / kPageSize];
+            if (page.empty()) page.assign(kPageSize, 0);
+            const std::size_t n = std::min<std::size_t>(bytes.size() - done, kPageSize - a % kPageSize);
+            std::memcpy(page.data() + a % kPageSize, bytes.data() + done, n);
+            done += n;
+        }
+    }
+    void put_be64(std::uint64_t paddr, std::uint64_t v) {
+        std::uint8_t b[8];
+        format::store_be64(b, v);
+        put(paddr, b);
+    }
+    void put_be32(std::uint64_t paddr, std::uint32_t v) {
+        std::uint8_t b[4];
+        format::store_be32(b, v);
+        put(paddr, b);
+    }
+
+    void build_fixed_pages(const GeneratedGuestOptions& o) {
+        const MemoryRange& first = blocks_.front();
+        auto need = [&](std::uint64_t end, const char* what) {
+            if (first.paddr != 0 || first.size < end)
+                fail(ErrorCode::Usage, std::string("generated guest: the first RAM block must cover [0, ") + hex(end) + ") for " + what);
+        };
+        // Absolute lowcore (pages 0 and 1), written as zeros apart from the pointers.
+        put(0, std::vector<std::uint8_t>(2 * kPageSize, 0));
+        // Per-CPU lowcores at the prefixes, with a store-status save area.
+        for (unsigned i = 0; i < cpus_.size(); ++i) {
+            const format::CpuState& s = cpus_[i];
+            const std::uint64_t p = s.prefix;
+            put(p, std::vector<std::uint8_t>(2 * kPageSize, 0));
+            std::uint8_t cpu_addr[2];
+            format::store_be16(cpu_addr, std::uint16_t(i));
+            put(p + 0x84, cpu_addr);
+            for (int r = 0; r < 16; ++r) put(p + 0x1200 + 8 * r, format::Bytes(s.vrs[r].data(), 8));  // fprs
+            for (int r = 0; r < 16; ++r) put_be64(p + 0x1280 + 8 * r, s.gprs[r]);
+            put_be64(p + 0x1300, s.psw[0]);
+            put_be64(p + 0x1308, s.psw[1]);
+            put_be32(p + 0x1318, s.prefix);
+            put_be32(p + 0x131c, s.fpc);
+            put_be32(p + 0x1324, s.todpreg);
+            put_be64(p + 0x1328, s.timer);
+            put_be64(p + 0x1330, s.todcmp);
+            for (int r = 0; r < 16; ++r) put_be32(p + 0x1340 + 4 * r, s.acrs[r]);
+            for (int r = 0; r < 16; ++r) put_be64(p + 0x1380 + 8 * r, s.ctrs[r]);
+        }
+
+        // printk ring buffer; it contributes VMCOREINFO lines (SYMBOL(prb), offsets).
+        PrintkImage printk = build_printk_image(kGenPrintkAddr, o.log_lines, o.seed);
+        need(kGenPrintkAddr + printk.bytes.size(), "the printk ring buffer");
+        put(kGenPrintkAddr, printk.bytes);
+
+        std::string info = "OSRELEASE=" + o.osrelease + "\nPAGESIZE=4096\nKERNELOFFSET=0\n" + printk.vmcoreinfo;
+        const std::vector<std::uint8_t> note = build_vmcoreinfo_note(info);
+        if (note.size() > kGenOsInfoAddr + kPageSize - kGenVmcoreinfoAddr + kPageSize)
+            fail(ErrorCode::Internal, "generated guest: VMCOREINFO note too large");
+        need(kGenVmcoreinfoAddr + 2 * kPageSize, "VMCOREINFO");
+        put(kGenVmcoreinfoAddr, note);
+        put(kGenOsInfoAddr, build_os_info(kGenVmcoreinfoAddr, note));
+        put_be64(kLowcoreVmcoreinfoPtr, kGenVmcoreinfoAddr);
+        put_be64(kLowcoreOsInfoPtr, kGenOsInfoAddr);
+        // Fixed pages must lie in RAM.
+        for (auto& [pn, bytes] : fixed_) {
+            const std::uint64_t a = pn * kPageSize;
+            bool in = false;
+            for (auto& b : blocks_) in = in || (a >= b.paddr && a - b.paddr < b.size);
+            if (!in) fail(ErrorCode::Usage, "generated guest: fixed page at " + hex(a) + " falls into a hole between RAM blocks");
+        }
+    }
+
+    std::uint64_t seed_;
+    std::vector<MemoryRange> blocks_;
+    std::vector<format::CpuState> cpus_;
+    std::map<std::uint64_t, std::vector<std::uint8_t>> fixed_;  // page number -> 4096 bytes
+};
+
+}  // namespace
+
+const char* page_kind_name(PageKind kind) {
+    switch (kind) {
+    case PageKind::Data: return "data";
+    case PageKind::Zero: return "zero";
+    case PageKind::Shared: return "shared";
+    }
+    return "?";
+}
+
+std::uint64_t GuestSource::memory_size() const {
+    std::uint64_t total = 0;
+    for (const MemoryRange& b : blocks()) total += b.size;
+    return total;
+}
+
+void GuestSource::classify_pages(std::uint64_t paddr, std::span<PageInfo> info) const {
+    constexpr std::size_t kChunk = 256;
+    std::vector<std::uint8_t> scratch(std::min(info.size(), kChunk) * kPageSize);
+    for (std::size_t done = 0; done < info.size();) {
+        const std::size_t n = std::min(info.size() - done, kChunk);
+        read_pages(paddr + done * kPageSize, format::MutableBytes(scratch.data(), n * kPageSize), info.subspan(done, n));
+        done += n;
+    }
+}
+
+std::unique_ptr<GuestSource> open_raw_image(const RawImageOptions& options) { return std::make_unique<RawImage>(options); }
+std::unique_ptr<GuestSource> open_vmcore(const std::string& path) { return std::make_unique<Vmcore>(path); }
+std::unique_ptr<GuestSource> generate_guest(const GeneratedGuestOptions& options) {
+    return std::make_unique<GeneratedGuest>(options);
+}
+
+std::unique_ptr<GuestSource> open_guest_file(const std::string& path, unsigned cpus, const std::vector<MemoryRange>& blocks,
+                                             std::uint64_t seed) {
+    format::MappedFile probe(path);
+    const format::Bytes b = probe.bytes();
+    const bool elf = b.size() >= 4 && std::memcmp(b.data(), "\x7f" "ELF", 4) == 0;
+    if (elf) return open_vmcore(path);
+    return open_raw_image({path, cpus, blocks, seed});
+}
+
+std::uint32_t made_up_prefix(unsigned cpu) { return 0x10000u + 0x2000u * cpu; }
+
+format::CpuState made_up_cpu(std::uint64_t seed, unsigned cpu, std::uint64_t memory_end) {
+    Rng rng{mix64(seed ^ 0x6370757374617465ull) + 1000003ull * cpu};
+    format::CpuState s;
+    for (auto& g : s.gprs) g = rng.next();
+    // 64-bit addressing, DAT on, I/O and external interrupts enabled.
+    s.psw[0] = 0x0704c00180000000ull;
+    s.psw[1] = (rng.next() % std::max<std::uint64_t>(memory_end, 2)) & ~1ull;
+    s.prefix = made_up_prefix(cpu);
+    s.fpc = std::uint32_t(rng.next()) & 0xf8f8ff77u;
+    s.todpreg = std::uint32_t(rng.next() & 0xffff);
+    s.timer = rng.next();
+    s.todcmp = rng.next();
+    for (auto& a : s.acrs) a = std::uint32_t(rng.next());
+    for (auto& c : s.ctrs) c = rng.next();
+    for (auto& v : s.vrs) {
+        format::store_be64(v.data(), rng.next());
+        format::store_be64(v.data() + 8, rng.next());
+    }
+    s.gsd = rng.next();
+    s.gssm = rng.next();
+    s.gs_epl_a = rng.next();
+    return s;
+}
+
+std::uint32_t s390_csum(format::Bytes data) {
+    std::uint64_t sum = 0;
+    std::size_t i = 0;
+    for (; i + 4 <= data.size(); i += 4) sum += format::load_be32(data.data() + i);
+    if (i < data.size()) {
+        std::uint8_t tail[4] = {};
+        std::memcpy(tail, data.data() + i, data.size() - i);
+        sum += format::load_be32(tail);
+    }
+    while (sum >> 32) sum = (sum & 0xffffffffull) + (sum >> 32);
+    return std::uint32_t(sum);
+}
+
+std::vector<std::uint8_t> build_vmcoreinfo_note(const std::string& text) {
+    static constexpr char kName[] = "VMCOREINFO";  // namesz 11 with the NUL
+    const std::size_t namesz = sizeof(kName), name_pad = (namesz + 3) & ~std::size_t(3);
+    const std::size_t desc_pad = (text.size() + 3) & ~std::size_t(3);
+    std::vector<std::uint8_t> n(12 + name_pad + desc_pad, 0);
+    format::store_be32(n.data(), std::uint32_t(namesz));
+    format::store_be32(n.data() + 4, std::uint32_t(text.size()));
+    format::store_be32(n.data() + 8, 0);
+    std::memcpy(n.data() + 12, kName, namesz);
+    std::memcpy(n.data() + 12 + name_pad, text.data(), text.size());
+    return n;
+}
+
+std::vector<std::uint8_t> build_os_info(std::uint64_t vmcoreinfo_addr, format::Bytes note) {
+    std::vector<std::uint8_t> p(kPageSize, 0);
+    std::memcpy(p.data(), "OSINFOSZ", 8);
+    format::store_be16(p.data() + 12, 1);  // version_major
+    format::store_be16(p.data() + 14, 1);  // version_minor
+    // entry[0] (VMCOREINFO) at 32: addr u64, size u64, csum u32 (packed).
+    format::store_be64(p.data() + 32, vmcoreinfo_addr);
+    format::store_be64(p.data() + 40, note.size());
+    format::store_be32(p.data() + 48, s390_csum(note));
+    format::store_be32(p.data() + 8, s390_csum(format::Bytes(p.data() + 12, kPageSize - 12)));
+    return p;
+}
+
+std::uint64_t parse_size(std::string_view text) {
+    const std::string orig(text);
+    auto bad = [&]() -> std::uint64_t { fail(ErrorCode::Usage, "'" + orig + "' is not a size (e.g. 4096, 0x1000, 64M, 1G)"); };
+    if (text.empty()) bad();
+    int base = 10;
+    if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
+        base = 16;
+        text.remove_prefix(2);
+    }
+    std::uint64_t value = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
+    if (ec != std::errc() || ptr == text.data()) bad();
+    std::string suffix(ptr, text.data() + text.size());
+    for (char& c : suffix) c = char(std::toupper(static_cast<unsigned char>(c)));
+    unsigned shift = 0;
+    if (suffix.empty() || suffix == "B") shift = 0;
+    else if (suffix == "K" || suffix == "KB" || suffix == "KIB") shift = 10;
+    else if (suffix == "M" || suffix == "MB" || suffix == "MIB") shift = 20;
+    else if (suffix == "G" || suffix == "GB" || suffix == "GIB") shift = 30;
+    else if (suffix == "T" || suffix == "TB" || suffix == "TIB") shift = 40;
+    else bad();
+    if (shift && value > (~0ull >> shift)) fail(ErrorCode::Usage, "size '" + orig + "' does not fit in 64 bits");
+    return value << shift;
+}
+
+MemoryRange parse_block(std::string_view text) {
+    const auto colon = text.find(':');
+    if (colon == std::string_view::npos)
+        fail(ErrorCode::Usage, "--block '" + std::string(text) + "' is not START:SIZE (e.g. 0:64M or 128M:32M)");
+    return {parse_size(text.substr(0, colon)), parse_size(text.substr(colon + 1))};
+}
+
+}  // namespace pvdump::producer

@@ -1,0 +1,46 @@
+// Where the simulated Ultravisor's randomness comes from: OpenSSL's RNG, or a
+// seeded deterministic generator for reproducible test dumps.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "format/bytes.hpp"
+#include "format/crypto.hpp"
+
+namespace pvdump::producer {
+
+class RandomSource {
+public:
+    virtual ~RandomSource() = default;
+    virtual void fill(format::MutableBytes out) = 0;
+    virtual bool deterministic() const = 0;
+};
+
+// format::random_bytes (OpenSSL's CSPRNG).
+class SystemRandom final : public RandomSource {
+public:
+    void fill(format::MutableBytes out) override;
+    bool deterministic() const override { return false; }
+};
+
+// A deterministic byte generator for tests (`--deterministic SEED`): the key
+// is HKDF-SHA512(IKM = seed text, salt = "pvseal deterministic drbg v1"), and
+// output block n is HKDF-SHA512(IKM = key, info = "block" || n as u64 BE).
+// Never use it for a dump that protects anything: anyone who knows the seed
+// knows every key.
+class SeededRandom final : public RandomSource {
+public:
+    explicit SeededRandom(const std::string& seed);
+    void fill(format::MutableBytes out) override;
+    bool deterministic() const override { return true; }
+
+private:
+    format::SecretBytes key_;
+    std::uint64_t counter_ = 0;
+};
+
+// SeededRandom when `seed` is non-empty, SystemRandom otherwise.
+std::unique_ptr<RandomSource> make_random(const std::string& deterministic_seed);
+
+}  // namespace pvdump::producer
