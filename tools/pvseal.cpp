@@ -1,0 +1,121 @@
+// pvseal: the host side. Seals a guest's memory and vCPUs into a PV dump laid
+// out exactly as QEMU >= 7.2 dump-guest-memory writes it for a protected guest,
+// with a simulated Ultravisor holding the keys.
+#include <iostream>
+#include <optional>
+
+#include "decryptor/dump.hpp"
+#include "format/crypto.hpp"
+#include "format/output_file.hpp"
+#include "producer/guest_source.hpp"
+#include "producer/seal.hpp"
+#include "tools/common.hpp"
+
+using namespace pvdump;
+
+namespace {
+
+int make_cck(const std::string& path) {
+    format::SecretBytes cck(format::kCckSize);
+    format::random_bytes(cck.mut());
+    // Never replaces a key: losing a CCK loses every dump sealed under it.
+    format::write_file_atomic(path, cck.view(), 0600, false);
+    std::cerr << "pvseal: wrote a new " << format::kCckSize << "-byte CCK to '" << path << "' (mode 0600)\n";
+    return 0;
+}
+
+std::string where(const std::string& output) { return output == "-" ? "standard output" : "'" + output + "'"; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"Seal a guest's memory and vCPUs into an IBM Z Protected Virtualization (Secure Execution)\n"
+                 "dump, byte for byte as QEMU >= 7.2 dump-guest-memory writes it for a protected guest, with a\n"
+                 "simulated Ultravisor. pvdecrypt and IBM's zgetdump -k decrypt it with the same CCK.\n\n"
+                 "Guests: --guest FILE (an s390x ELF vmcore, recognised by its ELF magic, or else a raw image of\n"
+                 "guest physical memory from address 0), or --generate SIZE (a synthetic guest computed page by\n"
+                 "page from --seed, with VMCOREINFO, os_info, lowcores and a printk log).",
+                 "pvseal"};
+    std::string guest_path, generate, cck_path, output, make_cck_path, deterministic;
+    std::vector<std::string> block_texts;
+    std::optional<unsigned> cpus, osii_cpu;
+    std::uint64_t seed = 1;
+    unsigned threads = 0;
+    bool dump_disallowed = false, force = false, progress = false, quiet = false;
+
+    auto* guest_opt = app.add_option("--guest", guest_path, "Guest memory: plain s390x ELF vmcore or raw memory image");
+    auto* gen_opt = app.add_option("--generate", generate, "Generate a synthetic guest of SIZE bytes (e.g. 64M, 16G)");
+    guest_opt->excludes(gen_opt);
+    app.add_option("--cck", cck_path, "Customer Communication Key file (exactly 32 bytes)");
+    app.add_option("-o,--output", output, "Sealed dump to write ('-' for standard output)");
+    app.add_option("--cpus", cpus, "vCPUs of a raw image or generated guest (default 1 / 2)")->check(CLI::Range(1u, 4096u));
+    app.add_option("--block", block_texts,
+                   "RAM block START:SIZE of a raw image or generated guest, repeatable (holes between blocks)");
+    app.add_option("--seed", seed, "Seed of the generated content and made-up registers (default 1)");
+    app.add_option("--deterministic", deterministic,
+                   "Draw every Ultravisor key, IV and nonce from a DRBG seeded with this text (tests only)");
+    app.add_option("--osii-cpu", osii_cpu, "Flag this vCPU as stopped mid-emulation (has_osii)");
+    app.add_flag("--dump-disallowed", dump_disallowed,
+                 "The image forbids dumping: write what QEMU then writes (no PV sections, ciphertext memory)");
+    app.add_option("-j,--threads", threads, "Encryption threads (default: one per core)")->check(CLI::Range(1u, 1024u));
+    app.add_flag("--force", force, "Replace an existing output");
+    app.add_option("--make-cck", make_cck_path, "Write a new random 32-byte CCK to FILE (mode 0600) and exit");
+    tools::add_progress_flags(app, progress, quiet);
+    app.set_version_flag("-V,--version", std::string("pvseal (pvdump) ") + PVDUMP_VERSION);
+
+    return tools::run_tool("pvseal", argc, argv, app, [&]() -> int {
+        if (!make_cck_path.empty()) return make_cck(make_cck_path);
+        if (guest_path.empty() && generate.empty())
+            fail(ErrorCode::Usage, "no guest: give --guest FILE or --generate SIZE (or --make-cck FILE)");
+        if (cck_path.empty()) fail(ErrorCode::Usage, "--cck is required (create one with --make-cck FILE)");
+        if (output.empty()) fail(ErrorCode::Usage, "-o/--output is required");
+
+        std::vector<format::MemoryRange> blocks;
+        for (const std::string& b : block_texts) blocks.push_back(producer::parse_block(b));
+        std::unique_ptr<producer::GuestSource> guest;
+        if (!generate.empty()) {
+            producer::GeneratedGuestOptions g;
+            g.size = producer::parse_size(generate);
+            g.blocks = blocks;
+            g.cpus = cpus.value_or(2);
+            g.seed = seed;
+            guest = producer::generate_guest(g);
+        } else {
+            guest = producer::open_guest_file(guest_path, cpus.value_or(1), blocks, seed);
+        }
+
+        bool loose = false;
+        format::SecretBytes cck = decryptor::load_cck(cck_path, &loose);
+        if (loose)
+            std::cerr << "pvseal: warning: the key file '" << cck_path << "' is readable by group or others (chmod 600 it)\n";
+
+        format::install_interrupt_handlers();
+        tools::Progress bar("pvseal", tools::progress_mode(progress, quiet));
+        producer::SealOptions o;
+        o.output_path = output;
+        o.overwrite = force;
+        o.threads = threads;
+        o.deterministic_seed = deterministic;
+        o.osii_cpu = osii_cpu;
+        o.dump_allowed = !dump_disallowed;
+        o.progress = [&](std::uint64_t done, std::uint64_t total) { bar.update(done, total); };
+        const producer::SealResult r = producer::seal(*guest, cck.view(), o);
+        cck.wipe();
+        bar.finish();
+
+        if (!quiet) {
+            if (r.pv) {
+                std::cerr << "pvseal: wrote " << where(output) << ": PV dump of " << guest->description() << "; "
+                          << r.pages_encrypted << " encrypted (" << r.pages_swapped << " exported earlier), "
+                          << r.pages_shared << " shared, " << r.pages_zero << " zero pages; "
+                          << tools::human_bytes(r.file_size) << (deterministic.empty() ? "" : " (deterministic keys)")
+                          << "\n";
+            } else {
+                std::cerr << "pvseal: wrote " << where(output) << ": dumping disallowed by the image, so a plain dump "
+                          << "without PV sections as QEMU writes it (memory is ciphertext nobody can decrypt) of "
+                          << guest->description() << "; " << tools::human_bytes(r.file_size) << "\n";
+            }
+        }
+        return 0;
+    });
+}
