@@ -1,0 +1,709 @@
+// The guest kernel log from VMCOREINFO alone. See kernel_log.hpp for what is
+// handled; the layouts below are the ones the kernel publishes in VMCOREINFO
+// (kernel/printk/printk.c log_buf_vmcoreinfo_setup), read with the offsets it
+// publishes, never with compiled-in struct layouts, except where the kernel
+// publishes nothing (the facility/flags/level bytes, documented below).
+#include "decryptor/kernel_log.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cinttypes>
+#include <cstdio>
+
+#include "format/bytes.hpp"
+#include "format/error.hpp"
+
+namespace pvdump::decryptor {
+namespace {
+
+using format::MemoryView;
+
+std::string hx(std::uint64_t v) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
+    return buf;
+}
+
+[[noreturn]] void bad(const std::string& msg) { throw Error(ErrorCode::Format, "kernel log: " + msg); }
+
+// ---- sanity limits (guest memory is untrusted) -------------------------------
+constexpr unsigned kMaxDescCountBits = 24;    // 16 Mi records; the kernel's largest log has far fewer
+constexpr unsigned kMinDataSizeBits = 4;      // one block needs the 8-byte id
+constexpr unsigned kMaxDataSizeBits = 31;     // log_buf_len is an int in the kernel
+constexpr std::uint64_t kMaxStructSize = 4096;
+constexpr std::uint64_t kMaxTotalText = 256u << 20;  // bytes of text returned, all records
+constexpr std::uint64_t kMaxLogBufLen = 1ull << 31;
+
+// prb_desc.state_var: the top two bits are the state, the rest the id.
+constexpr unsigned kDescFlagsShift = 62;
+constexpr std::uint64_t kDescIdMask = (std::uint64_t{1} << kDescFlagsShift) - 1;
+enum DescState : unsigned { Reserved = 0, Committed = 1, Finalized = 2, Reusable = 3 };
+// Data-less block markers (lpos values with bit 0 set).
+constexpr std::uint64_t kNoLpos = 0x3;
+
+// A read-through cache of 64 KiB chunks, so that walking thousands of
+// descriptors costs a few MemoryView reads (each may decrypt pages) while the
+// memory used stays bounded whatever the ringbuffer claims about its size.
+class CachedMemory {
+public:
+    explicit CachedMemory(const MemoryView& mem) : mem_(mem) {}
+
+    void read(std::uint64_t paddr, std::span<std::uint8_t> out, std::string_view what) {
+        if (out.empty()) return;
+        std::uint64_t end;
+        if (format::add_overflows(paddr, out.size(), end) || !mem_.contains(paddr, out.size()))
+            bad(std::string(what) + " [" + hx(paddr) + ", +" + hx(out.size()) + "] is not in the dump");
+        std::size_t done = 0;
+        while (done < out.size()) {
+            const std::uint64_t at = paddr + done;
+            const std::uint64_t chunk = at / kChunk;
+            const std::uint64_t in_chunk = at % kChunk;
+            const std::size_t n = std::size_t(std::min<std::uint64_t>(out.size() - done, kChunk - in_chunk));
+            if (const auto* c = chunk_at(chunk))
+                std::copy_n(c->data() + in_chunk, n, out.data() + done);
+            else
+                mem_.read(at, out.subspan(done, n));  // chunk only partly in the dump
+            done += n;
+        }
+    }
+    bool contains(std::uint64_t paddr, std::uint64_t size) const { return mem_.contains(paddr, size); }
+    std::uint64_t be64(std::uint64_t paddr, std::string_view what) {
+        std::uint8_t b[8];
+        read(paddr, b, what);
+        return format::load_be64(b);
+    }
+    std::uint32_t be32(std::uint64_t paddr, std::string_view what) {
+        std::uint8_t b[4];
+        read(paddr, b, what);
+        return format::load_be32(b);
+    }
+    std::uint16_t be16(std::uint64_t paddr, std::string_view what) {
+        std::uint8_t b[2];
+        read(paddr, b, what);
+        return format::load_be16(b);
+    }
+    std::uint8_t u8(std::uint64_t paddr, std::string_view what) {
+        std::uint8_t b[1];
+        read(paddr, b, what);
+        return b[0];
+    }
+    std::string text(std::uint64_t paddr, std::uint64_t size, std::string_view what) {
+        std::string s(size, '\0');
+        read(paddr, {reinterpret_cast<std::uint8_t*>(s.data()), s.size()}, what);
+        return s;
+    }
+
+private:
+    static constexpr std::uint64_t kChunk = 64 * 1024;
+    static constexpr std::size_t kMaxChunks = 256;  // 16 MiB at most
+
+    const std::vector<std::uint8_t>* chunk_at(std::uint64_t chunk) {
+        if (auto it = chunks_.find(chunk); it != chunks_.end()) return &it->second;
+        if (!mem_.contains(chunk * kChunk, kChunk)) return nullptr;
+        if (chunks_.size() >= kMaxChunks) chunks_.clear();  // simple and bounded
+        std::vector<std::uint8_t> bytes(kChunk);
+        mem_.read(chunk * kChunk, bytes);
+        return &chunks_.emplace(chunk, std::move(bytes)).first->second;
+    }
+
+    const MemoryView& mem_;
+    std::map<std::uint64_t, std::vector<std::uint8_t>> chunks_;
+};
+
+// addr + index * stride, overflow-checked.
+std::uint64_t element(std::uint64_t base, std::uint64_t index, std::uint64_t stride, std::string_view what) {
+    std::uint64_t off, at;
+    if (format::mul_overflows(index, stride, off) || format::add_overflows(base, off, at))
+        bad(std::string(what) + " address overflows");
+    return at;
+}
+
+// A struct layout from VMCOREINFO: its size and member offsets, each checked
+// to leave room for the member inside the struct.
+class Layout {
+public:
+    Layout(const VmcoreInfo& info, std::string type, std::optional<std::uint64_t> fallback_size = std::nullopt)
+        : info_(info), type_(std::move(type)) {
+        if (auto s = info.size(type_)) {
+            if (*s <= 0 || std::uint64_t(*s) > kMaxStructSize)
+                bad("SIZE(" + type_ + ")=" + std::to_string(*s) + " is out of range");
+            size_ = std::uint64_t(*s);
+        } else if (fallback_size) {
+            size_ = *fallback_size;
+        } else {
+            bad("VMCOREINFO lacks SIZE(" + type_ + ")");
+        }
+    }
+    std::uint64_t size() const { return size_; }
+    std::uint64_t member(std::string_view name, std::uint64_t width) const {
+        auto off = optional_member(name, width);
+        if (!off) bad("VMCOREINFO lacks OFFSET(" + type_ + "." + std::string(name) + ")");
+        return *off;
+    }
+    std::optional<std::uint64_t> optional_member(std::string_view name, std::uint64_t width) const {
+        const std::string key = type_ + "." + std::string(name);
+        auto off = info_.offset(key);
+        if (!off) return std::nullopt;
+        if (*off < 0 || std::uint64_t(*off) > size_ || width > size_ - std::uint64_t(*off))
+            bad("OFFSET(" + key + ")=" + std::to_string(*off) + " does not fit in SIZE(" + type_ +
+                ")=" + std::to_string(size_));
+        return std::uint64_t(*off);
+    }
+
+private:
+    const VmcoreInfo& info_;
+    std::string type_;
+    std::uint64_t size_ = 0;
+};
+
+// The kernel keeps, right after the u16 text_len of printk_info (and after the
+// u16 dict_len of the older printk_log), "u8 facility; u8 flags:5, level:3".
+// VMCOREINFO does not publish these, so they are read relative to the
+// published field. s390x is big-endian: GCC allocates bit-fields from the most
+// significant bit there, so flags is the top five bits and level the low three
+// (crash's ">> 5" is the little-endian layout).
+void decode_level_byte(std::uint8_t b, LogRecord& r) {
+    r.flags = std::uint8_t(b >> 3);
+    r.level = std::uint8_t(b & 7);
+}
+
+std::string cut_at_nul(std::string s) {
+    if (auto z = s.find('\0'); z != std::string::npos) s.resize(z);
+    return s;
+}
+
+void add_text(std::uint64_t& total, std::uint64_t n) {
+    total += n;
+    if (total > kMaxTotalText) bad("more than " + std::to_string(kMaxTotalText >> 20) + " MiB of text: refusing");
+}
+
+// ---- Linux >= 5.10: the lockless printk ringbuffer ---------------------------
+KernelLog read_printk_ringbuffer(CachedMemory& mem, const VmcoreInfo& info, const KernelAddressMap& amap) {
+    KernelLog log;
+    log.source = KernelLogSource::PrintkRingbuffer;
+
+    const Layout rb(info, "printk_ringbuffer", 88);
+    const Layout desc_ring(info, "prb_desc_ring", 48);
+    const Layout data_ring(info, "prb_data_ring", 32);
+    const Layout desc(info, "prb_desc");
+    const Layout lpos(info, "prb_data_blk_lpos", 16);
+    const Layout pinfo(info, "printk_info");
+    const std::uint64_t counter = info.offset("atomic_long_t.counter").value_or(0);
+    if (counter != 0) bad("OFFSET(atomic_long_t.counter) is not 0");  // it is the only member
+
+    const std::uint64_t off_desc_ring = rb.member("desc_ring", desc_ring.size());
+    const std::uint64_t off_text_ring = rb.member("text_data_ring", data_ring.size());
+    const std::uint64_t off_count_bits = desc_ring.member("count_bits", 4);
+    const std::uint64_t off_descs = desc_ring.member("descs", 8);
+    const std::uint64_t off_infos = desc_ring.member("infos", 8);
+    const std::uint64_t off_head_id = desc_ring.member("head_id", 8);
+    const std::uint64_t off_tail_id = desc_ring.member("tail_id", 8);
+    const std::uint64_t off_size_bits = data_ring.member("size_bits", 4);
+    const std::uint64_t off_data = data_ring.member("data", 8);
+    const std::uint64_t off_state = desc.member("state_var", 8);
+    const std::uint64_t off_lpos = desc.member("text_blk_lpos", lpos.size());
+    const std::uint64_t off_begin = lpos.member("begin", 8);
+    const std::uint64_t off_next = lpos.member("next", 8);
+    const std::uint64_t off_seq = pinfo.member("seq", 8);
+    const std::uint64_t off_ts = pinfo.member("ts_nsec", 8);
+    const std::uint64_t off_text_len = pinfo.member("text_len", 2);
+    const auto off_caller = pinfo.optional_member("caller_id", 4);
+    // facility and flags/level follow text_len (see decode_level_byte).
+    const bool has_level = off_text_len + 4 <= pinfo.size();
+    // dev_printk_info: two NUL-terminated strings, read only when published.
+    std::optional<std::uint64_t> off_subsys, off_device;
+    std::uint64_t len_subsys = 0, len_device = 0;
+    if (auto dev = info.offset("printk_info.dev_info")) {
+        len_subsys = std::uint64_t(std::clamp<std::int64_t>(info.length("printk_info_subsystem").value_or(16), 0, 64));
+        len_device = std::uint64_t(std::clamp<std::int64_t>(info.length("printk_info_device").value_or(48), 0, 64));
+        auto sub = info.offset("dev_printk_info.subsystem"), devn = info.offset("dev_printk_info.device");
+        auto fits = [&](std::optional<std::int64_t> o, std::uint64_t len) -> std::optional<std::uint64_t> {
+            if (!o || *o < 0 || *dev < 0) return std::nullopt;
+            const std::uint64_t at = std::uint64_t(*dev) + std::uint64_t(*o);
+            if (at > pinfo.size() || len > pinfo.size() - at) return std::nullopt;
+            return at;
+        };
+        off_subsys = fits(sub, len_subsys);
+        off_device = fits(devn, len_device);
+    }
+
+    // struct printk_ringbuffer *prb: SYMBOL(prb) is the pointer variable.
+    const std::uint64_t prb_var = amap.to_phys(info.require_symbol("prb"), "SYMBOL(prb)");
+    const std::uint64_t rb_va = mem.be64(prb_var, "prb pointer");
+    const std::uint64_t rb_pa = amap.to_phys(rb_va, "printk_ringbuffer (*prb)");
+    if (!format::range_fits(rb_pa, rb.size(), ~std::uint64_t{0})) bad("printk_ringbuffer address overflows");
+    const std::uint64_t dr = rb_pa + off_desc_ring, tr = rb_pa + off_text_ring;
+
+    const std::uint32_t count_bits = mem.be32(dr + off_count_bits, "prb_desc_ring.count_bits");
+    if (count_bits < 1 || count_bits > kMaxDescCountBits)
+        bad("prb_desc_ring.count_bits " + std::to_string(count_bits) + " at " + hx(dr + off_count_bits) +
+            " is out of range (1.." + std::to_string(kMaxDescCountBits) + ")");
+    const std::uint32_t size_bits = mem.be32(tr + off_size_bits, "prb_data_ring.size_bits");
+    if (size_bits < kMinDataSizeBits || size_bits > kMaxDataSizeBits)
+        bad("prb_data_ring.size_bits " + std::to_string(size_bits) + " at " + hx(tr + off_size_bits) +
+            " is out of range (" + std::to_string(kMinDataSizeBits) + ".." + std::to_string(kMaxDataSizeBits) + ")");
+    const std::uint64_t count = std::uint64_t{1} << count_bits;
+    const std::uint64_t data_size = std::uint64_t{1} << size_bits;
+
+    const std::uint64_t descs = amap.to_phys(mem.be64(dr + off_descs, "prb_desc_ring.descs"), "prb_desc_ring.descs");
+    const std::uint64_t infos = amap.to_phys(mem.be64(dr + off_infos, "prb_desc_ring.infos"), "prb_desc_ring.infos");
+    const std::uint64_t data = amap.to_phys(mem.be64(tr + off_data, "prb_data_ring.data"), "prb_data_ring.data");
+    // The whole arrays must be in the dump: a pointer into nowhere is garbage,
+    // better reported once than as thousands of unreadable records.
+    auto require_array = [&](std::uint64_t at, std::uint64_t n, std::uint64_t stride, const char* what) {
+        std::uint64_t bytes;
+        if (format::mul_overflows(n, stride, bytes) || !format::range_fits(at, bytes, ~std::uint64_t{0}))
+            bad(std::string(what) + " size overflows");
+        // Checked whole (holes between PT_LOADs count), read lazily.
+        if (!mem.contains(at, bytes))
+            bad(std::string(what) + " [" + hx(at) + ", +" + hx(bytes) + "] is not in the dump");
+    };
+    require_array(descs, count, desc.size(), "prb_desc_ring.descs array");
+    require_array(infos, count, pinfo.size(), "prb_desc_ring.infos array");
+    require_array(data, data_size, 1, "prb_data_ring.data");
+
+    const std::uint64_t head_id = mem.be64(dr + off_head_id + counter, "prb_desc_ring.head_id") & kDescIdMask;
+    const std::uint64_t tail_id = mem.be64(dr + off_tail_id + counter, "prb_desc_ring.tail_id") & kDescIdMask;
+    const std::uint64_t span = (head_id - tail_id) & kDescIdMask;
+    if (span >= count)
+        bad("prb_desc_ring tail_id " + hx(tail_id) + " and head_id " + hx(head_id) + " are " + hx(span) +
+            " apart, the ring has only " + hx(count) + " descriptors");
+
+    auto wraps = [&](std::uint64_t lp) { return lp >> size_bits; };
+    auto index = [&](std::uint64_t lp) { return lp & (data_size - 1); };
+    std::uint64_t total_text = 0;
+
+    // Oldest to newest, tail to head inclusive: at most `count` steps.
+    for (std::uint64_t step = 0; step <= span; ++step) {
+        const std::uint64_t id = (tail_id + step) & kDescIdMask;
+        const std::uint64_t slot = id & (count - 1);
+        const std::uint64_t d = element(descs, slot, desc.size(), "prb_desc");
+        const std::uint64_t sv = mem.be64(d + off_state + counter, "prb_desc.state_var");
+        const unsigned state = unsigned(sv >> kDescFlagsShift);
+        if ((sv & kDescIdMask) != id || (state != Committed && state != Finalized)) {
+            ++log.not_committed;
+            continue;
+        }
+        const std::uint64_t begin = mem.be64(d + off_lpos + off_begin, "prb_data_blk_lpos.begin");
+        const std::uint64_t next = mem.be64(d + off_lpos + off_next, "prb_data_blk_lpos.next");
+        const std::uint64_t in = element(infos, slot, pinfo.size(), "printk_info");
+
+        LogRecord r;
+        r.seq = mem.be64(in + off_seq, "printk_info.seq");
+        r.ts_nsec = mem.be64(in + off_ts, "printk_info.ts_nsec");
+        const std::uint16_t text_len = mem.be16(in + off_text_len, "printk_info.text_len");
+        if (has_level) {
+            r.facility = mem.u8(in + off_text_len + 2, "printk_info.facility");
+            decode_level_byte(mem.u8(in + off_text_len + 3, "printk_info.level"), r);
+        }
+        if (off_caller) r.caller_id = mem.be32(in + *off_caller, "printk_info.caller_id");
+        if (off_subsys) r.subsystem = cut_at_nul(mem.text(in + *off_subsys, len_subsys, "dev_printk_info.subsystem"));
+        if (off_device) r.device = cut_at_nul(mem.text(in + *off_device, len_device, "dev_printk_info.device"));
+
+        // Where the text lives, as the kernel's get_data() decides it.
+        if (begin & 1) {
+            // Data-less: an empty record (NO_LPOS), or a failed allocation whose
+            // text is lost (FAILED_LPOS), which the kernel's reader skips.
+            if (begin == kNoLpos && next == kNoLpos && text_len == 0) {
+                log.records.push_back(std::move(r));
+            } else {
+                ++log.invalid;
+            }
+            continue;
+        }
+        std::uint64_t blk_off, blk_size;
+        if (begin < next && wraps(begin) == wraps(next - 1)) {
+            // Regular block, inside one wrap. (next - 1: since Linux 6.16 a
+            // block may end exactly at the end of the ring; older kernels never
+            // write one, so the test accepts both.)
+            blk_off = index(begin);
+            blk_size = next - begin;
+        } else if (wraps(begin + data_size) == wraps(next)) {
+            // Wrapping block: its data starts at the beginning of the ring.
+            blk_off = 0;
+            blk_size = index(next);
+        } else {
+            ++log.invalid;
+            continue;
+        }
+        if ((begin % 8) != 0 || (next % 8) != 0 || blk_size < 8 || blk_size > data_size) {
+            ++log.invalid;
+            continue;
+        }
+        // The block starts with the id of the descriptor that owns it; anything
+        // else means the data was overwritten (or is garbage).
+        if ((mem.be64(data + blk_off, "prb_data_block.id") & kDescIdMask) != id) {
+            ++log.invalid;
+            continue;
+        }
+        std::uint64_t n = text_len;
+        if (n > blk_size - 8) {
+            n = blk_size - 8;
+            ++log.truncated;
+        }
+        add_text(total_text, n);
+        r.text = mem.text(data + blk_off + 8, n, "printk text");
+        log.records.push_back(std::move(r));
+    }
+    return log;
+}
+
+// ---- Linux 3.5 .. 5.9: variable-length records in log_buf --------------------
+KernelLog read_log_buf(CachedMemory& mem, const VmcoreInfo& info, const KernelAddressMap& amap) {
+    KernelLog log;
+    log.source = KernelLogSource::LogBuf;
+
+    const Layout hdr(info, "printk_log");
+    if (hdr.size() < 16) bad("SIZE(printk_log)=" + std::to_string(hdr.size()) + " is too small");
+    const std::uint64_t off_ts = hdr.member("ts_nsec", 8);
+    const std::uint64_t off_len = hdr.member("len", 2);
+    const std::uint64_t off_text_len = hdr.member("text_len", 2);
+    const auto off_dict_len = hdr.optional_member("dict_len", 2);
+    const auto off_caller = hdr.optional_member("caller_id", 4);
+    // facility, flags/level: right after dict_len (after text_len on kernels
+    // that do not publish dict_len).
+    const std::uint64_t off_fac = (off_dict_len ? *off_dict_len : off_text_len) + 2;
+    const bool has_level = off_fac + 2 <= hdr.size();
+
+    // `static char *log_buf`: SYMBOL(log_buf) is the pointer variable; the
+    // length and indexes are u32 variables.
+    const std::uint64_t buf_var = amap.to_phys(info.require_symbol("log_buf"), "SYMBOL(log_buf)");
+    const std::uint64_t buf = amap.to_phys(mem.be64(buf_var, "log_buf pointer"), "log_buf (*log_buf)");
+    const std::uint32_t buf_len =
+        mem.be32(amap.to_phys(info.require_symbol("log_buf_len"), "SYMBOL(log_buf_len)"), "log_buf_len");
+    const std::uint32_t first =
+        mem.be32(amap.to_phys(info.require_symbol("log_first_idx"), "SYMBOL(log_first_idx)"), "log_first_idx");
+    const std::uint32_t next =
+        mem.be32(amap.to_phys(info.require_symbol("log_next_idx"), "SYMBOL(log_next_idx)"), "log_next_idx");
+    if (buf_len < hdr.size() || buf_len > kMaxLogBufLen) bad("log_buf_len " + hx(buf_len) + " is out of range");
+    if (first >= buf_len || next >= buf_len)
+        bad("log_first_idx " + hx(first) + " / log_next_idx " + hx(next) + " outside log_buf_len " + hx(buf_len));
+    if (!format::range_fits(buf, buf_len, ~std::uint64_t{0})) bad("log_buf address overflows");
+    if (!mem.contains(buf, buf_len)) bad("log_buf [" + hx(buf) + ", +" + hx(buf_len) + "] is not in the dump");
+
+    // Every record is at least a header long, so this many steps (plus one
+    // wrap) reach any index; more means the chain loops.
+    const std::uint64_t max_steps = buf_len / hdr.size() + 2;
+    std::uint64_t total_text = 0, seq = 0;
+    std::uint32_t idx = first;
+    for (std::uint64_t step = 0; idx != next; ++step) {
+        if (step > max_steps) bad("log_buf: log_next_idx " + hx(next) + " never reached from " + hx(first));
+        if (std::uint64_t(idx) + hdr.size() > buf_len) bad("log_buf: record at " + hx(idx) + " runs past the buffer");
+        const std::uint64_t at = buf + idx;
+        const std::uint16_t len = mem.be16(at + off_len, "printk_log.len");
+        if (len == 0) {
+            // End-of-buffer marker: the next record is at the start.
+            if (idx == 0) bad("log_buf: empty record at index 0");
+            idx = 0;
+            continue;
+        }
+        if (len < hdr.size() || std::uint64_t(idx) + len > buf_len)
+            bad("log_buf: record at " + hx(idx) + " has length " + hx(len));
+        LogRecord r;
+        r.seq = seq++;
+        r.ts_nsec = mem.be64(at + off_ts, "printk_log.ts_nsec");
+        std::uint64_t text_len = mem.be16(at + off_text_len, "printk_log.text_len");
+        std::uint64_t dict_len = off_dict_len ? mem.be16(at + *off_dict_len, "printk_log.dict_len") : 0;
+        if (has_level) {
+            r.facility = mem.u8(at + off_fac, "printk_log.facility");
+            decode_level_byte(mem.u8(at + off_fac + 1, "printk_log.level"), r);
+        }
+        if (off_caller) r.caller_id = mem.be32(at + *off_caller, "printk_log.caller_id");
+        const std::uint64_t room = len - hdr.size();
+        if (text_len > room) {
+            text_len = room;
+            ++log.truncated;
+        }
+        dict_len = std::min(dict_len, room - text_len);
+        add_text(total_text, text_len + dict_len);
+        r.text = mem.text(at + hdr.size(), text_len, "printk_log text");
+        // The dictionary: "KEY=value\0KEY=value".
+        const std::string dict = mem.text(at + hdr.size() + text_len, dict_len, "printk_log dict");
+        for (std::size_t pos = 0; pos < dict.size();) {
+            std::size_t end = dict.find('\0', pos);
+            if (end == std::string::npos) end = dict.size();
+            const std::string_view kv(dict.data() + pos, end - pos);
+            if (kv.starts_with("SUBSYSTEM=")) r.subsystem = kv.substr(10);
+            if (kv.starts_with("DEVICE=")) r.device = kv.substr(7);
+            pos = end + 1;
+        }
+        log.records.push_back(std::move(r));
+        idx = std::uint32_t(idx + len);
+        if (idx == buf_len) idx = 0;
+    }
+    return log;
+}
+
+// ---- VMCOREINFO lookup --------------------------------------------------------
+bool plausible_vmcoreinfo(std::string_view text) {
+    if (text.empty() || text.find('=') == std::string_view::npos) return false;
+    return std::all_of(text.begin(), text.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u == '\n' || u == '\t' || (u >= 0x20 && u < 0x7f);
+    });
+}
+
+std::string trim_nuls(std::string s) {
+    while (!s.empty() && s.back() == '\0') s.pop_back();
+    return s;
+}
+
+std::uint64_t read_be64_at(const MemoryView& mem, std::uint64_t paddr) {
+    std::uint8_t b[8];
+    mem.read(paddr, b);
+    return format::load_be64(b);
+}
+
+std::vector<std::uint8_t> read_checked(const MemoryView& mem, std::uint64_t paddr, std::uint64_t size) {
+    std::uint64_t end;
+    if (format::add_overflows(paddr, size, end) || !mem.contains(paddr, size)) return {};
+    std::vector<std::uint8_t> out(size);
+    mem.read(paddr, out);
+    return out;
+}
+
+// An ELF note named VMCOREINFO at `addr`: Elf64_Nhdr (namesz, descsz, type),
+// the name padded to 4, then the text.
+std::optional<std::string> vmcoreinfo_from_note(const MemoryView& mem, std::uint64_t addr) {
+    const auto head = read_checked(mem, addr, 12 + 12);
+    if (head.empty()) return std::nullopt;
+    const std::uint32_t namesz = format::load_be32(head.data());
+    const std::uint32_t descsz = format::load_be32(head.data() + 4);
+    static constexpr char kName[] = "VMCOREINFO";  // namesz includes the NUL
+    if (namesz != sizeof kName || descsz == 0 || descsz > kMaxVmcoreInfoSize) return std::nullopt;
+    if (!std::equal(kName, kName + sizeof kName, head.begin() + 12)) return std::nullopt;
+    const auto desc = read_checked(mem, addr + 24, descsz);
+    if (desc.empty()) return std::nullopt;
+    std::string text = trim_nuls(std::string(desc.begin(), desc.end()));
+    if (!plausible_vmcoreinfo(text)) return std::nullopt;
+    return text;
+}
+
+bool csum_matches(std::uint32_t stored, std::uint32_t computed) {
+    if (stored == computed) return true;
+    // Implementations of csum_partial may differ in how they carry, never in
+    // the folded 16-bit one's-complement value.
+    auto fold = [](std::uint32_t s) {
+        s = (s & 0xffff) + (s >> 16);
+        s = (s & 0xffff) + (s >> 16);
+        return s == 0xffff ? 0u : s;
+    };
+    return fold(stored) == fold(computed);
+}
+
+// os_info (arch/s390/include/asm/os_info.h), packed, one page:
+//   u64 magic "OSINFOSZ" @0, u32 csum @8 (over bytes 12..4095), u16 version_major
+//   @12, u16 version_minor @14, crashkernel addr/size @16/@24, then entries of
+//   20 bytes from @32: u64 addr (or value), u64 size, u32 csum (over the data).
+std::optional<std::string> vmcoreinfo_from_os_info(const MemoryView& mem, std::uint64_t addr) {
+    constexpr std::uint64_t kPage = 4096;
+    constexpr std::uint64_t kMagic = 0x4f53494e464f535aULL;
+    if (addr == 0 || addr % kPage != 0) return std::nullopt;
+    const auto page = read_checked(mem, addr, kPage);
+    if (page.empty() || format::load_be64(page.data()) != kMagic) return std::nullopt;
+    if (!csum_matches(format::load_be32(page.data() + 8),
+                      s390_csum_partial(std::span(page).subspan(12))))
+        return std::nullopt;
+    if (format::load_be16(page.data() + 12) != 1) return std::nullopt;  // the only major version
+    const std::uint64_t e_addr = format::load_be64(page.data() + 32);
+    const std::uint64_t e_size = format::load_be64(page.data() + 40);
+    const std::uint32_t e_csum = format::load_be32(page.data() + 48);
+    if (e_addr == 0 || e_size == 0 || e_size > kMaxVmcoreInfoSize) return std::nullopt;
+    const auto bytes = read_checked(mem, e_addr, e_size);
+    if (bytes.empty() || !csum_matches(e_csum, s390_csum_partial(bytes))) return std::nullopt;
+    // The entry holds the bare text; accept a whole note there too.
+    if (auto from_note = vmcoreinfo_from_note(mem, e_addr)) return from_note;
+    std::string text = trim_nuls(std::string(bytes.begin(), bytes.end()));
+    if (!plausible_vmcoreinfo(text)) return std::nullopt;
+    return text;
+}
+
+template <typename T>
+std::optional<T> parse_int(std::string_view s, int base) {
+    if (s.starts_with("0x") || s.starts_with("0X")) {
+        if (base != 16) return std::nullopt;
+        s.remove_prefix(2);
+    }
+    T v{};
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
+    if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
+    return v;
+}
+
+std::string keyed(std::string_view kind, std::string_view name) {
+    std::string k(kind);
+    k += '(';
+    k += name;
+    k += ')';
+    return k;
+}
+
+}  // namespace
+
+// ---- public -----------------------------------------------------------------
+
+std::uint32_t s390_csum_partial(std::span<const std::uint8_t> bytes, std::uint32_t sum) {
+    std::uint64_t acc = sum;
+    std::size_t i = 0;
+    for (; i + 4 <= bytes.size(); i += 4) acc += format::load_be32(bytes.data() + i);
+    if (i < bytes.size()) {
+        std::uint8_t tail[4] = {0, 0, 0, 0};
+        std::copy(bytes.begin() + std::ptrdiff_t(i), bytes.end(), tail);
+        acc += format::load_be32(tail);
+    }
+    while (acc >> 32) acc = (acc & 0xffffffffu) + (acc >> 32);  // end-around carry
+    return std::uint32_t(acc);
+}
+
+std::optional<std::string> find_vmcoreinfo(const MemoryView& mem) {
+    // Each way is tried on its own: garbage behind one pointer (or a page that
+    // cannot be read) must not hide the other.
+    try {
+        if (mem.contains(kLowcoreVmcoreInfo, 8))
+            if (auto t = vmcoreinfo_from_note(mem, read_be64_at(mem, kLowcoreVmcoreInfo))) return t;
+    } catch (const Error&) {
+    }
+    try {
+        if (mem.contains(kLowcoreOsInfo, 8))
+            if (auto t = vmcoreinfo_from_os_info(mem, read_be64_at(mem, kLowcoreOsInfo))) return t;
+    } catch (const Error&) {
+    }
+    return std::nullopt;
+}
+
+VmcoreInfo VmcoreInfo::parse(std::string_view text) {
+    if (text.size() > kMaxVmcoreInfoSize)
+        bad("VMCOREINFO of " + std::to_string(text.size()) + " bytes is larger than the 1 MiB limit");
+    VmcoreInfo info;
+    while (!text.empty()) {
+        const std::size_t nl = text.find('\n');
+        std::string_view line = text.substr(0, nl);
+        text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        const std::size_t eq = line.find('=');
+        if (eq == std::string_view::npos || eq == 0) continue;
+        info.entries.emplace(std::string(line.substr(0, eq)), std::string(line.substr(eq + 1)));
+    }
+    return info;
+}
+
+std::optional<std::string> VmcoreInfo::value(std::string_view key) const {
+    if (auto it = entries.find(key); it != entries.end()) return it->second;
+    return std::nullopt;
+}
+std::optional<std::uint64_t> VmcoreInfo::hex(std::string_view key) const {
+    auto v = value(key);
+    return v ? parse_int<std::uint64_t>(*v, 16) : std::nullopt;
+}
+std::optional<std::int64_t> VmcoreInfo::decimal(std::string_view key) const {
+    auto v = value(key);
+    return v ? parse_int<std::int64_t>(*v, 10) : std::nullopt;
+}
+std::optional<std::uint64_t> VmcoreInfo::symbol(std::string_view name) const { return hex(keyed("SYMBOL", name)); }
+std::optional<std::int64_t> VmcoreInfo::offset(std::string_view member) const {
+    return decimal(keyed("OFFSET", member));
+}
+std::optional<std::int64_t> VmcoreInfo::size(std::string_view type) const { return decimal(keyed("SIZE", type)); }
+std::optional<std::int64_t> VmcoreInfo::length(std::string_view name) const { return decimal(keyed("LENGTH", name)); }
+std::optional<std::int64_t> VmcoreInfo::number(std::string_view name) const { return decimal(keyed("NUMBER", name)); }
+
+std::uint64_t VmcoreInfo::require_symbol(std::string_view name) const {
+    if (auto v = symbol(name)) return *v;
+    bad("VMCOREINFO lacks a valid " + keyed("SYMBOL", name));
+}
+std::uint64_t VmcoreInfo::require_offset(std::string_view member) const {
+    auto v = offset(member);
+    if (!v || *v < 0) bad("VMCOREINFO lacks a valid " + keyed("OFFSET", member));
+    return std::uint64_t(*v);
+}
+std::uint64_t VmcoreInfo::require_size(std::string_view type) const {
+    auto v = size(type);
+    if (!v || *v <= 0) bad("VMCOREINFO lacks a valid " + keyed("SIZE", type));
+    return std::uint64_t(*v);
+}
+
+KernelAddressMap KernelAddressMap::from(const VmcoreInfo& info) {
+    KernelAddressMap m;
+    m.identity_base = info.hex("IDENTITYBASE").value_or(0);
+    m.kernel_offset = info.hex("KERNELOFFSET").value_or(0);
+    m.kernel_offset_phys = info.hex("KERNELOFFPHYS");
+    return m;
+}
+
+std::uint64_t KernelAddressMap::to_phys(std::uint64_t vaddr, std::string_view what) const {
+    if (kernel_offset_phys && vaddr >= kernel_offset) {
+        std::uint64_t pa;
+        if (format::add_overflows(vaddr - kernel_offset, *kernel_offset_phys, pa))
+            bad(std::string(what) + " address " + hx(vaddr) + " overflows");
+        return pa;
+    }
+    if (vaddr < identity_base)
+        bad(std::string(what) + " address " + hx(vaddr) + " is below the identity map base " + hx(identity_base));
+    return vaddr - identity_base;
+}
+
+KernelLog read_kernel_log_detailed(const MemoryView& mem, const VmcoreInfo& info) {
+    CachedMemory cached(mem);
+    const auto amap = KernelAddressMap::from(info);
+    if (info.symbol("prb")) return read_printk_ringbuffer(cached, info, amap);
+    if (info.symbol("log_buf") && info.size("printk_log")) return read_log_buf(cached, info, amap);
+    if (info.symbol("log_buf"))
+        bad("VMCOREINFO describes a pre-3.5 character log_buf (no SIZE(printk_log)): not supported");
+    bad("VMCOREINFO describes no kernel log (neither SYMBOL(prb) nor SYMBOL(log_buf))");
+}
+
+std::vector<LogRecord> read_kernel_log(const MemoryView& mem, const VmcoreInfo& info) {
+    return read_kernel_log_detailed(mem, info).records;
+}
+
+std::string format_log_record(const LogRecord& r, const LogFormat& fmt) {
+    std::string out;
+    char buf[64];
+    if (fmt.timestamps) {
+        std::snprintf(buf, sizeof buf, "[%5" PRIu64 ".%06" PRIu64 "] ", r.ts_nsec / 1000000000u,
+                      (r.ts_nsec % 1000000000u) / 1000u);
+        out += buf;
+    }
+    if (fmt.show_caller && r.caller_id) {
+        const std::uint32_t cid = *r.caller_id;
+        char who[16];
+        std::snprintf(who, sizeof who, "%c%" PRIu32, (cid & 0x80000000u) ? 'C' : 'T', cid & 0x7fffffffu);
+        std::snprintf(buf, sizeof buf, "[%6s] ", who);
+        out += buf;
+    }
+    // Continuation lines line up under the text, as crash indents them.
+    const std::string indent(out.size(), ' ');
+    if (fmt.show_level) {
+        std::snprintf(buf, sizeof buf, "<%x>", unsigned(r.level));
+        out += buf;
+    }
+    for (const char c : r.text) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '\n') {
+            out += '\n';
+            out += indent;
+        } else if (u < 0x20 && c != '\t') {
+            out += '.';
+        } else if (u == 0x7f) {
+            out += '.';
+        } else {
+            out += c;  // bytes >= 0x80 kept: UTF-8 text stays readable
+        }
+    }
+    if (fmt.show_dict) {
+        if (!r.subsystem.empty()) out += "\n" + indent + "SUBSYSTEM=" + r.subsystem;
+        if (!r.device.empty()) out += "\n" + indent + "DEVICE=" + r.device;
+    }
+    return out;
+}
+
+std::string format_kernel_log(std::span<const LogRecord> records, const LogFormat& fmt) {
+    std::string out;
+    for (const auto& r : records) {
+        out += format_log_record(r, fmt);
+        out += '\n';
+    }
+    return out;
+}
+
+}  // namespace pvdump::decryptor
