@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "decryptor/kernel_log.hpp"
+#include "format/core_file.hpp"
 #include "format/bytes.hpp"
 #include "format/error.hpp"
 #include "producer/guest_printk.hpp"
@@ -521,4 +522,13 @@ TEST_CASE("real Debian 12 s390x guest: VMCOREINFO and the boot log") {
     CHECK(log.records[146].facility == 1);  // written through /dev/kmsg
     CHECK(std::is_sorted(log.records.begin(), log.records.end(),
                          [](const LogRecord& a, const LogRecord& b) { return a.ts_nsec < b.ts_nsec; }));
+
+    // The same through format::CoreFile's plain vmcore view: identical lines.
+    const auto core = format::CoreFile::open(path);
+    const auto view = core.plain_memory();
+    const auto text2 = decryptor::find_vmcoreinfo(*view);
+    REQUIRE(text2.has_value());
+    CHECK(*text2 == *text);
+    const auto records2 = decryptor::read_kernel_log(*view, info);
+    CHECK(decryptor::format_kernel_log(records2) == decryptor::format_kernel_log(log.records));
 }
