@@ -7,6 +7,7 @@ namespace pvdump::producer {
 
 namespace {
 constexpr char kDrbgSalt[] = "pvseal deterministic drbg v1";
+constexpr char kBlockSalt[] = "pvseal drbg block";
 constexpr std::size_t kHkdfMax = 255 * 64;  // the most one HKDF-SHA512 expand yields
 
 format::Bytes text_bytes(const char* s, std::size_t n) { return {reinterpret_cast<const std::uint8_t*>(s), n}; }
@@ -24,7 +25,8 @@ void SeededRandom::fill(format::MutableBytes out) {
         std::uint8_t info[13] = {'b', 'l', 'o', 'c', 'k'};
         format::store_be64(info + 5, counter_++);
         const std::size_t n = std::min(out.size() - done, kHkdfMax);
-        format::SecretBytes block = format::hkdf_sha512(key_.view(), {}, format::Bytes(info, sizeof info), n);
+        format::SecretBytes block = format::hkdf_sha512(key_.view(), text_bytes(kBlockSalt, sizeof(kBlockSalt) - 1),
+                                                             format::Bytes(info, sizeof info), n);
         std::memcpy(out.data() + done, block.data(), n);
         done += n;
     }

@@ -26,7 +26,8 @@ public:
 
 // A deterministic byte generator for tests (`--deterministic SEED`): the key
 // is HKDF-SHA512(IKM = seed text, salt = "pvseal deterministic drbg v1"), and
-// output block n is HKDF-SHA512(IKM = key, info = "block" || n as u64 BE).
+// output block n is HKDF-SHA512(IKM = key, salt = "pvseal drbg block",
+// info = "block" || n as u64 BE).
 // Never use it for a dump that protects anything: anyone who knows the seed
 // knows every key.
 class SeededRandom final : public RandomSource {
