@@ -102,7 +102,13 @@ private:
         if (!mem_.contains(chunk * kChunk, kChunk)) return nullptr;
         if (chunks_.size() >= kMaxChunks) chunks_.clear();  // simple and bounded
         std::vector<std::uint8_t> bytes(kChunk);
-        mem_.read(chunk * kChunk, bytes);
+        try {
+            mem_.read(chunk * kChunk, bytes);
+        } catch (const Error&) {
+            // Another page of the chunk cannot be read (e.g. an invalid page
+            // in a sealed dump): read only what was asked for, uncached.
+            return nullptr;
+        }
         return &chunks_.emplace(chunk, std::move(bytes)).first->second;
     }
 
@@ -312,10 +318,11 @@ KernelLog read_printk_ringbuffer(CachedMemory& mem, const VmcoreInfo& info, cons
             continue;
         }
         std::uint64_t blk_off, blk_size;
-        if (begin < next && wraps(begin) == wraps(next - 1)) {
-            // Regular block, inside one wrap. (next - 1: since Linux 6.16 a
-            // block may end exactly at the end of the ring; older kernels never
-            // write one, so the test accepts both.)
+        if (next - begin - 1 < data_size && wraps(begin) == wraps(next - 1)) {
+            // Regular block, inside one wrap. (next - 1: newer kernels let a
+            // block end exactly at the end of the ring, 6.1 never writes one,
+            // so this accepts both. The distance is taken modulo 2^64 because
+            // lpos values wrap there, and such a block's next can be 0.)
             blk_off = index(begin);
             blk_size = next - begin;
         } else if (wraps(begin + data_size) == wraps(next)) {

@@ -280,6 +280,29 @@ TEST_CASE("descriptor ring wrap-around keeps exactly the last 2^count_bits lines
     }
 }
 
+TEST_CASE("a block ending exactly at the end of the data ring (newer kernels) is read in place") {
+    // 6.1 never writes such a block (it wraps it to the start); newer kernels
+    // do. Move the only record's block so that it ends at the ring's end; on
+    // this first wrap its next lpos is 2^64, i.e. 0.
+    const producer::PrintkConfig cfg{.data_size_bits = 9, .desc_count_bits = 3};
+    std::vector<producer::PrintkLine> one(1);
+    one[0].ts_nsec = 42000;
+    one[0].text = "perfect fit";  // block of 24 bytes
+    Guest g = make_guest(one, cfg);
+    const std::uint64_t ring = kRegion + 0x10, descs = kRegion + 0x80;
+    const std::uint64_t data = format::load_be64(g.mem.at(ring + 56));
+    const std::uint64_t id = format::load_be64(g.mem.at(descs)) & ((std::uint64_t{1} << 62) - 1);
+    const std::uint64_t begin = format::load_be64(g.mem.at(descs + 8)) + 512 - 24;
+    g.mem.put64(descs + 8, begin);
+    g.mem.put64(descs + 16, begin + 24);
+    std::fill_n(g.mem.at(data), 512, 0);
+    g.mem.put64(data + 512 - 24, id);
+    std::copy_n(one[0].text.data(), one[0].text.size(), g.mem.at(data + 512 - 16));
+    const auto got = read_guest(g);
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].text == "perfect fit");
+}
+
 TEST_CASE("the generator refuses what no kernel would write") {
     const auto lines = make_lines(3);
     CHECK_THROWS_AS(producer::build_guest_printk(kRegion, 100, lines), Error);
