@@ -41,6 +41,10 @@ bool all_zero(const std::uint8_t* p, std::size_t n) {
     return acc == 0;
 }
 
+std::string plural(std::size_t n, const char* one, const char* many) {
+    return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
 std::string mib_text(std::uint64_t bytes) {
     if (bytes % (1024 * 1024) == 0) return std::to_string(bytes / (1024 * 1024)) + " MiB";
     return std::to_string(bytes) + " bytes";
@@ -112,8 +116,8 @@ public:
         file_.advise_sequential();
     }
     std::string description() const override {
-        return "raw image '" + path_ + "' (" + mib_text(memory_size()) + " in " + std::to_string(blocks_.size()) +
-               " block(s), " + std::to_string(cpus_.size()) + " CPUs with made-up registers)";
+        return "raw image '" + path_ + "' (" + mib_text(memory_size()) + " in " + plural(blocks_.size(), "block", "blocks") + ", " +
+               plural(cpus_.size(), "CPU", "CPUs") + " with made-up registers)";
     }
     const std::vector<MemoryRange>& blocks() const override { return blocks_; }
     const std::vector<format::CpuState>& cpus() const override { return cpus_; }
@@ -152,8 +156,8 @@ public:
         memory_ = core.plain_memory();
     }
     std::string description() const override {
-        return "vmcore '" + path_ + "' (" + mib_text(memory_size()) + " in " + std::to_string(blocks_.size()) +
-               " block(s), " + std::to_string(cpus_.size()) + " CPUs)";
+        return "vmcore '" + path_ + "' (" + mib_text(memory_size()) + " in " + plural(blocks_.size(), "block", "blocks") + ", " +
+               plural(cpus_.size(), "CPU", "CPUs") + ")";
     }
     const std::vector<MemoryRange>& blocks() const override { return blocks_; }
     const std::vector<format::CpuState>& cpus() const override { return cpus_; }
@@ -196,7 +200,7 @@ public:
     }
     std::string description() const override {
         return "generated guest (seed " + std::to_string(seed_) + ", " + mib_text(memory_size()) + " in " +
-               std::to_string(blocks_.size()) + " block(s), " + std::to_string(cpus_.size()) + " CPUs)";
+               plural(blocks_.size(), "block", "blocks") + ", " + plural(cpus_.size(), "CPU", "CPUs") + ")";
     }
     const std::vector<MemoryRange>& blocks() const override { return blocks_; }
     const std::vector<format::CpuState>& cpus() const override { return cpus_; }
@@ -368,11 +372,14 @@ std::unique_ptr<GuestSource> generate_guest(const GeneratedGuestOptions& options
 
 std::unique_ptr<GuestSource> open_guest_file(const std::string& path, unsigned cpus, const std::vector<MemoryRange>& blocks,
                                              std::uint64_t seed) {
+    if (is_elf_file(path)) return open_vmcore(path);
+    return open_raw_image({path, cpus, blocks, seed});
+}
+
+bool is_elf_file(const std::string& path) {
     format::MappedFile probe(path);
     const format::Bytes b = probe.bytes();
-    const bool elf = b.size() >= 4 && std::memcmp(b.data(), "\x7f" "ELF", 4) == 0;
-    if (elf) return open_vmcore(path);
-    return open_raw_image({path, cpus, blocks, seed});
+    return b.size() >= 4 && std::memcmp(b.data(), "\x7f" "ELF", 4) == 0;
 }
 
 std::uint32_t made_up_prefix(unsigned cpu) { return 0x10000u + 0x2000u * cpu; }

@@ -90,6 +90,8 @@ std::unique_ptr<GuestSource> generate_guest(const GeneratedGuestOptions& options
 // a raw memory image otherwise (then `cpus`, `blocks` and `seed` apply).
 std::unique_ptr<GuestSource> open_guest_file(const std::string& path, unsigned cpus,
                                              const std::vector<format::MemoryRange>& blocks, std::uint64_t seed);
+// True when the file starts with the ELF magic (Error(Io) when unreadable).
+bool is_elf_file(const std::string& path);
 
 // ---- pieces shared with tests -------------------------------------------------
 

@@ -1,6 +1,8 @@
 // pvseal: the host side. Seals a guest's memory and vCPUs into a PV dump laid
 // out exactly as QEMU >= 7.2 dump-guest-memory writes it for a protected guest,
 // with a simulated Ultravisor holding the keys.
+#include <sys/stat.h>
+
 #include <iostream>
 #include <optional>
 
@@ -16,6 +18,10 @@ using namespace pvdump;
 namespace {
 
 int make_cck(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0)
+        fail(ErrorCode::Exists, "'" + path + "' exists: --make-cck never replaces a key (every dump sealed under it "
+                                "would become unreadable)");
     format::SecretBytes cck(format::kCckSize);
     format::random_bytes(cck.mut());
     // Never replaces a key: losing a CCK loses every dump sealed under it.
@@ -81,6 +87,9 @@ int main(int argc, char** argv) {
             g.seed = seed;
             guest = producer::generate_guest(g);
         } else {
+            if (producer::is_elf_file(guest_path) && (cpus || !blocks.empty()))
+                fail(ErrorCode::Usage, "'" + guest_path + "' is an ELF vmcore: its CPUs and RAM blocks come from its "
+                                       "notes and PT_LOADs (drop --cpus / --block)");
             guest = producer::open_guest_file(guest_path, cpus.value_or(1), blocks, seed);
         }
 
