@@ -91,6 +91,15 @@ OutputFile::OutputFile(const std::string& path, bool overwrite) : path_(path) {
     struct stat st {};
     if (stat(path.c_str(), &st) == 0) {
         if (S_ISDIR(st.st_mode)) fail(ErrorCode::Io, "output '" + path + "' is a directory");
+        if (!S_ISREG(st.st_mode)) {
+            // A device or a pipe (/dev/null, a FIFO): written in order, never
+            // replaced by a rename.
+            fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+            if (fd_ < 0) io_fail("cannot open", path, errno);
+            stream_ = true;
+            owns_stream_ = true;
+            return;
+        }
         if (!overwrite) fail(ErrorCode::Exists, "output '" + path + "' exists (use --force to replace it)");
     }
     std::string tmpl = dir_of(path) + "/." + base_of(path) + ".tmp-XXXXXX";
@@ -104,7 +113,10 @@ OutputFile::OutputFile(const std::string& path, bool overwrite) : path_(path) {
 }
 
 OutputFile::~OutputFile() {
-    if (stream_) return;
+    if (stream_) {
+        if (owns_stream_ && fd_ >= 0) ::close(fd_);
+        return;
+    }
     if (fd_ >= 0) ::close(fd_);
     if (!committed_ && !temp_.empty()) {
         unlink(temp_.c_str());

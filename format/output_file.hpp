@@ -20,7 +20,8 @@ void install_interrupt_handlers();
 
 class OutputFile {
 public:
-    // path "-" writes to standard output (streaming, no seeks, no rename).
+    // path "-" writes to standard output, and an existing device or FIFO
+    // (/dev/null) is written directly: streaming, no seeks, no rename.
     // Without `overwrite`, an existing target is refused with Error(Exists).
     OutputFile(const std::string& path, bool overwrite);
     OutputFile(const OutputFile&) = delete;
@@ -47,6 +48,7 @@ private:
     std::string temp_;
     int fd_ = -1;
     bool stream_ = false;
+    bool owns_stream_ = false;  // a device or FIFO we opened (not stdout)
     bool committed_ = false;
     std::uint64_t position_ = 0;
 };

@@ -359,3 +359,14 @@ TEST_CASE("an existing output is refused without --force, and the input is never
     }
     CHECK(read_file(tmp / "in.pvdump") == read_file(data("basic.pvdump")));
 }
+
+TEST_CASE("a device output such as /dev/null is written in place, never replaced") {
+    auto cck = key_file("cck.bin");
+    decryptor::DecryptRequest req;
+    req.dump_path = data("basic.pvdump");
+    req.output_path = "/dev/null";
+    decryptor::decrypt_dump(req, cck.view());
+    struct stat st {};
+    REQUIRE(stat("/dev/null", &st) == 0);
+    CHECK(S_ISCHR(st.st_mode));
+}
