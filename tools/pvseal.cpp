@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
                  "The image forbids dumping: write what QEMU then writes (no PV sections, ciphertext memory)");
     app.add_option("-j,--threads", threads, "Encryption threads (default: one per core)")->check(CLI::Range(1u, 1024u));
     app.add_flag("--force", force, "Replace an existing output");
-    app.add_option("--make-cck", make_cck_path, "Write a new random 32-byte CCK to FILE (mode 0600) and exit");
+    app.add_option("--make-cck", make_cck_path, "Write a new random 32-byte CCK to FILE (mode 0600) and exit")
+        ->option_text("FILE");
     tools::add_progress_flags(app, progress, quiet);
     app.set_version_flag("-V,--version", std::string("pvseal (pvdump) ") + PVDUMP_VERSION);
 
