@@ -49,17 +49,21 @@ int main(int argc, char** argv) {
     unsigned threads = 0;
     bool dump_disallowed = false, force = false, progress = false, quiet = false;
 
-    auto* guest_opt = app.add_option("--guest", guest_path, "Guest memory: plain s390x ELF vmcore or raw memory image");
-    auto* gen_opt = app.add_option("--generate", generate, "Generate a synthetic guest of SIZE bytes (e.g. 64M, 16G)");
+    auto* guest_opt = app.add_option("--guest", guest_path, "Guest memory: plain s390x ELF vmcore or raw memory image")
+                         ->option_text("FILE");
+    auto* gen_opt = app.add_option("--generate", generate, "Generate a synthetic guest of SIZE bytes (e.g. 64M, 16G)")
+                       ->option_text("SIZE");
     guest_opt->excludes(gen_opt);
-    app.add_option("--cck", cck_path, "Customer Communication Key file (exactly 32 bytes)");
-    app.add_option("-o,--output", output, "Sealed dump to write ('-' for standard output)");
+    app.add_option("--cck", cck_path, "Customer Communication Key file (exactly 32 bytes)")->option_text("FILE");
+    app.add_option("-o,--output", output, "Sealed dump to write ('-' for standard output)")->option_text("DUMP");
     app.add_option("--cpus", cpus, "vCPUs of a raw image or generated guest (default 1 / 2)")->check(CLI::Range(1u, 4096u));
     app.add_option("--block", block_texts,
-                   "RAM block START:SIZE of a raw image or generated guest, repeatable (holes between blocks)");
+                   "RAM block START:SIZE of a raw image or generated guest, repeatable (holes between blocks)")
+        ->option_text("START:SIZE");
     app.add_option("--seed", seed, "Seed of the generated content and made-up registers (default 1)");
     app.add_option("--deterministic", deterministic,
-                   "Draw every Ultravisor key, IV and nonce from a DRBG seeded with this text (tests only)");
+                   "Draw every Ultravisor key, IV and nonce from a DRBG seeded with this text (tests only)")
+        ->option_text("SEED");
     app.add_option("--osii-cpu", osii_cpu, "Flag this vCPU as stopped mid-emulation (has_osii)");
     app.add_flag("--dump-disallowed", dump_disallowed,
                  "The image forbids dumping: write what QEMU then writes (no PV sections, ciphertext memory)");
