@@ -89,7 +89,8 @@ struct TweakHash {
 // candidates confirms them in a second.
 void check_tweak_reuse(const detail::PageIndex& idx, const std::uint8_t* nonce, Collector& out) {
     std::uint64_t bits = 1u << 16;
-    while (bits < idx.total_pages() * 32 && bits < (std::uint64_t(1) << 28)) bits <<= 1;
+    const std::uint64_t pages = std::min(idx.total_pages(), idx.meta_size() / kTweakSize);  // with a component
+    while (bits < pages * 32 && bits < (std::uint64_t(1) << 28)) bits <<= 1;
     std::vector<std::uint64_t> seen(bits / 64, 0);
     std::vector<std::uint64_t> twice(bits / 64, 0);
     std::uint64_t candidates = 0;
@@ -99,7 +100,10 @@ void check_tweak_reuse(const detail::PageIndex& idx, const std::uint8_t* nonce, 
             for (std::uint64_t p = 0; p < b.pages; ++p) {
                 const std::uint64_t paddr = b.paddr + p * kPageSize;
                 const std::uint8_t* c = idx.component(paddr);
-                if (!c || classify_component(c).state != PageState::Encrypted) continue;
+                // Blocks are sorted and components indexed by address: past the
+                // end of pv_mem_meta no later page has one (p_memsz may be ~2^64).
+                if (!c) return;
+                if (classify_component(c).state != PageState::Encrypted) continue;
                 detail::make_tweak(c, nonce, tweak);
                 fn(paddr, tweak);
             }
@@ -170,12 +174,24 @@ PagePlan page_plan(const CoreFile& dump, const std::array<std::uint8_t, 16>* non
             ++plan.counts.total;
             const std::uint8_t* c = idx.component(paddr);
             if (!c) {
-                ++plan.counts.missing;
+                // This page and every later one of the block lie past the end of
+                // pv_mem_meta: count them at once, since p_memsz comes from the
+                // untrusted file and may be ~2^64 (one finding per page, capped).
+                const std::uint64_t rest = b.pages - p;
+                plan.counts.missing += rest;
+                plan.counts.total += rest - 1;
                 plan.meta_covers_all = false;
-                out.add(Severity::Error, "meta-missing", paddr,
-                        page_name(paddr) + " has no tweak component: section 'pv_mem_meta' (" + hex(idx.meta_size()) +
-                            " bytes) ends before entry " + hex(paddr / kPageSize));
-                continue;
+                for (std::uint64_t k = 0; k < rest; ++k) {
+                    if (out.per_severity[int(Severity::Error)] >= out.max) {
+                        plan.findings_dropped += rest - k;
+                        break;
+                    }
+                    const std::uint64_t a = paddr + k * kPageSize;
+                    out.add(Severity::Error, "meta-missing", a,
+                            page_name(a) + " has no tweak component: section 'pv_mem_meta' (" + hex(idx.meta_size()) +
+                                " bytes) ends before entry " + hex(a / kPageSize));
+                }
+                break;
             }
             const PageClass pc = classify_component(c);
             if (pc.mapped) ++plan.counts.mapped;
