@@ -75,6 +75,14 @@ std::vector<CpuRecord> cpu_states(const CoreFile& dump, Bytes dump_key) {
         out.push_back({c.index, st, c.clear, st.has_osii});
     }
     if (out.empty()) fail(ErrorCode::Format, "'" + dump.name() + "' has no CPU notes (no NT_PRSTATUS)");
+    // A CPU blob before any NT_PRSTATUS belongs to no CPU group: dropping it
+    // would silently lose a vCPU (the notes are not authenticated).
+    for (const Note& n : dump.notes()) {
+        if (n.name == "CORE" && n.type == NT_PRSTATUS_) break;
+        if (n.name == "LINUX" && n.type == NT_S390_PV_CPU_DATA_)
+            fail(ErrorCode::Format, "NT_S390_PV_CPU_DATA note at offset " + hex(n.offset) +
+                                        " belongs to no CPU (no NT_PRSTATUS before it)");
+    }
     return out;
 }
 
