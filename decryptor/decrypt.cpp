@@ -286,6 +286,8 @@ DecryptResult decrypt_dump(const DecryptRequest& req, Bytes cck) {
     OutputFile out(req.output_path, req.overwrite);
 
     Keys keys = open_keys(dump, cck);
+    if (dump.loads().empty())
+        fail(ErrorCode::Format, "'" + req.dump_path + "' has no PT_LOAD segment: the dump holds no guest memory");
     DecryptResult result;
     result.cpus = cpu_states(dump, keys.dump_key.view());
     result.plan = page_plan(dump, &keys.nonce);
