@@ -11,6 +11,43 @@ using namespace format;
 
 namespace detail {
 
+// Guest memory shares no file bytes with the headers, the notes, the PV
+// sections or other memory: where two parts overlap, one of them is forged.
+static void check_file_overlaps(const CoreFile& dump) {
+    struct Part {
+        std::uint64_t begin, end;
+        std::string what;
+    };
+    auto end_of = [](std::uint64_t off, std::uint64_t size) {
+        std::uint64_t e;
+        return add_overflows(off, size, e) ? ~std::uint64_t(0) : e;
+    };
+    std::vector<Part> memory, other;
+    unsigned last_ph = 0;
+    for (const LoadSegment& l : dump.loads()) {
+        last_ph = std::max(last_ph, l.index);
+        if (l.filesz)
+            memory.push_back({l.offset, end_of(l.offset, l.filesz),
+                              "program header " + std::to_string(l.index) + " (PT_LOAD, guest address " + hex(l.paddr) + ")"});
+    }
+    other.push_back({0, 64, "the ELF header"});
+    other.push_back({dump.phoff(), end_of(dump.phoff(), 56 * (std::uint64_t(last_ph) + 1)), "the program header table"});
+    if (dump.shoff()) other.push_back({dump.shoff(), end_of(dump.shoff(), 64 * (dump.sections().size() + 1)), "the section header table"});
+    if (dump.note_offset()) other.push_back({*dump.note_offset(), end_of(*dump.note_offset(), dump.note_size()), "the PT_NOTE segment"});
+    for (const Section& s : dump.sections())
+        if (s.size) other.push_back({s.offset, end_of(s.offset, s.size), "section '" + s.name + "'"});
+    auto fail_overlap = [](const Part& m, const Part& o) {
+        fail(ErrorCode::Format, m.what + " [offset " + hex(m.begin) + ", size " + hex(m.end - m.begin) + "] overlaps " +
+                                    o.what + " [offset " + hex(o.begin) + ", size " + hex(o.end - o.begin) + "] in the file");
+    };
+    std::sort(memory.begin(), memory.end(), [](const Part& a, const Part& b) { return a.begin < b.begin; });
+    for (std::size_t i = 0; i < memory.size(); ++i) {
+        if (i > 0 && memory[i].begin < memory[i - 1].end) fail_overlap(memory[i], memory[i - 1]);
+        for (const Part& o : other)
+            if (memory[i].begin < o.end && o.begin < memory[i].end) fail_overlap(memory[i], o);
+    }
+}
+
 PageIndex::PageIndex(const CoreFile& dump) : file_(dump.bytes()) {
     meta_ = dump.section_bytes("pv_mem_meta");
     for (const LoadSegment& l : dump.loads()) {
@@ -21,6 +58,7 @@ PageIndex::PageIndex(const CoreFile& dump) : file_(dump.bytes()) {
         total_pages_ += l.memsz / kPageSize;
     }
     std::sort(blocks_.begin(), blocks_.end(), [](const Block& a, const Block& b) { return a.paddr < b.paddr; });
+    check_file_overlaps(dump);
 }
 
 }  // namespace detail
