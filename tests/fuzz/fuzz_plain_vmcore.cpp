@@ -1,0 +1,52 @@
+// Fuzz target: what pvinspect reads from a plain (decrypted or never
+// encrypted) vmcore: CoreFile + plain_memory() reads + cpus(), and the guest
+// kernel's VMCOREINFO and log found through guest memory (find_vmcoreinfo,
+// VmcoreInfo::parse, read_kernel_log). Guest memory is untrusted input.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "decryptor/kernel_log.hpp"
+#include "format/core_file.hpp"
+
+namespace {
+
+template <class F>
+void expect_clean(F&& f) {
+    try {
+        f();
+    } catch (const pvdump::Error&) {
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    using namespace pvdump;
+    using namespace pvdump::format;
+    expect_clean([&] {
+        CoreFile f = CoreFile::parse(Bytes(data, size), "fuzz");
+        expect_clean([&] { (void)f.cpus(); });
+        auto mem = f.plain_memory();
+        std::vector<std::uint8_t> buf(4096 + 16);
+        for (const LoadSegment& l : f.loads()) {
+            for (std::uint64_t off = 0; off < l.memsz && off < 8 * 4096; off += 4096 - 5) {
+                std::uint64_t at;
+                if (add_overflows(l.paddr, off, at)) break;
+                if (mem->contains(at, buf.size())) mem->read(at, buf);
+                else expect_clean([&] { mem->read(at, std::span<std::uint8_t>(buf.data(), 16)); });
+            }
+        }
+        // The note in the file and the one the guest publishes in memory.
+        std::vector<std::optional<std::string>> texts{f.vmcoreinfo_note(), decryptor::find_vmcoreinfo(*mem)};
+        for (const auto& text : texts) {
+            if (!text) continue;
+            expect_clean([&] {
+                decryptor::VmcoreInfo info = decryptor::VmcoreInfo::parse(*text);
+                decryptor::KernelLog log = decryptor::read_kernel_log_detailed(*mem, info);
+                (void)decryptor::format_kernel_log(log.records, {true, true, true, true});
+            });
+        }
+    });
+    return 0;
+}
