@@ -26,12 +26,12 @@ enum class PageResult { Data, Hole };
 
 // Decrypts / copies one page into out (4096 bytes). Invalid or missing pages
 // (only reached with --force) become holes.
+// `in` is the page's bytes from the file (may equal out).
 PageResult produce_page(const detail::PageIndex& idx, const detail::Block& b, std::uint64_t p, const Keys& keys,
-                        XtsCipher& xts, std::uint8_t* out) {
+                        XtsCipher& xts, const std::uint8_t* in, std::uint8_t* out) {
     const std::uint64_t paddr = b.paddr + p * kPageSize;
     const std::uint8_t* c = idx.component(paddr);
     if (!c || p >= b.present) return PageResult::Hole;
-    const std::uint8_t* in = idx.file().data() + b.offset + p * kPageSize;
     switch (classify_component(c).state) {
     case PageState::Encrypted: {
         std::uint8_t tweak[16];
@@ -39,7 +39,9 @@ PageResult produce_page(const detail::PageIndex& idx, const detail::Block& b, st
         xts.process(tweak, in, out, kPageSize);
         return PageResult::Data;
     }
-    case PageState::Shared: std::memcpy(out, in, kPageSize); return PageResult::Data;
+    case PageState::Shared:
+        if (in != out) std::memcpy(out, in, kPageSize);
+        return PageResult::Data;
     case PageState::Zero:
     case PageState::Invalid: return PageResult::Hole;
     }
@@ -79,7 +81,8 @@ public:
             if (!b) fail(ErrorCode::Format, "guest address " + hex(a) + " is not in the dump");
             if (page != cached_page_) {
                 const std::uint64_t p = (page - b->paddr) / kPageSize;
-                if (produce_page(idx_, *b, p, keys_, xts_, cache_) == PageResult::Hole) std::memset(cache_, 0, kPageSize);
+                const std::uint8_t* in = p < b->present ? idx_.file().data() + b->offset + p * kPageSize : cache_;
+                if (produce_page(idx_, *b, p, keys_, xts_, in, cache_) == PageResult::Hole) std::memset(cache_, 0, kPageSize);
                 cached_page_ = page;
             }
             const std::uint64_t off = a - page;
@@ -119,6 +122,7 @@ struct Chunk {
 void decrypt_memory(const CoreFile& dump, const Keys& keys, const VmcoreLayout& layout, OutputFile& out,
                     const DecryptOptions& options) {
     detail::PageIndex idx(dump);
+    dump.advise_sequential();
     const auto& blocks = idx.blocks();
     if (blocks.size() != layout.ranges().size()) fail(ErrorCode::Internal, "layout does not match the dump's blocks");
 
@@ -139,6 +143,7 @@ void decrypt_memory(const CoreFile& dump, const Keys& keys, const VmcoreLayout& 
     std::exception_ptr error;
     // Stream mode: finished chunks wait here until the writer takes them in order.
     std::map<std::size_t, std::vector<std::uint8_t>> ready;
+    std::vector<std::vector<std::uint8_t>> spare;  // written buffers, for reuse
     std::size_t written = 0;
     const std::size_t window = std::size_t(threads) * 4;
     const bool stream = out.is_stream();
@@ -177,9 +182,16 @@ void decrypt_memory(const CoreFile& dump, const Keys& keys, const VmcoreLayout& 
                                        base + run_start * kPageSize);
                     run_len = 0;
                 };
+                // Pages are read straight from the mapping (no copy), mapped
+                // in one go before and dropped from the resident set after.
+                const std::uint64_t in_off = b.offset + ch.first_page * kPageSize;
+                const std::uint64_t in_len =
+                    ch.first_page < b.present ? std::min(ch.pages, b.present - ch.first_page) * kPageSize : 0;
+                dump.prefetch(in_off, in_len);
                 for (std::uint64_t k = 0; k < ch.pages; ++k) {
                     std::uint8_t* page = buf.data() + k * kPageSize;
-                    PageResult r = produce_page(idx, b, ch.first_page + k, keys, xts, page);
+                    const std::uint8_t* in = k * kPageSize < in_len ? dump.bytes().data() + in_off + k * kPageSize : page;
+                    PageResult r = produce_page(idx, b, ch.first_page + k, keys, xts, in, page);
                     if (r == PageResult::Data && all_zero(page, kPageSize)) r = PageResult::Hole;
                     if (r == PageResult::Hole) {
                         if (stream) std::memset(page, 0, kPageSize);
@@ -190,12 +202,23 @@ void decrypt_memory(const CoreFile& dump, const Keys& keys, const VmcoreLayout& 
                     ++run_len;
                 }
                 flush();
+                // Start writeback now, so the final fsync has little left to do.
+                if (!stream) out.start_writeback(base, ch.pages * kPageSize);
+                dump.release(in_off, in_len);
                 done_bytes.fetch_add(ch.pages * kPageSize);
                 if (stream) {
+                    // Hand the buffer to the writer; take a recycled one back
+                    // (no fresh 1 MiB allocation per chunk).
                     std::lock_guard lk(mu);
                     buf.resize(ch.pages * kPageSize);
                     ready.emplace(ci, std::move(buf));
-                    buf = std::vector<std::uint8_t>(kChunkPages * kPageSize);
+                    if (!spare.empty()) {
+                        buf = std::move(spare.back());
+                        spare.pop_back();
+                    } else {
+                        buf = std::vector<std::uint8_t>();
+                    }
+                    buf.resize(kChunkPages * kPageSize);
                 }
                 cv.notify_all();
             }
@@ -247,6 +270,7 @@ void decrypt_memory(const CoreFile& dump, const Keys& keys, const VmcoreLayout& 
                 {
                     std::lock_guard lk(mu);
                     ++written;
+                    spare.push_back(std::move(data));
                 }
                 cv.notify_all();
                 report();
@@ -290,7 +314,7 @@ DecryptResult decrypt_dump(const DecryptRequest& req, Bytes cck) {
         fail(ErrorCode::Format, "'" + req.dump_path + "' has no PT_LOAD segment: the dump holds no guest memory");
     DecryptResult result;
     result.cpus = cpu_states(dump, keys.dump_key.view());
-    result.plan = page_plan(dump, &keys.nonce);
+    result.plan = page_plan(dump, &keys.nonce, 1000, /*check_zero_content=*/false);
     if (result.plan.has_error() && !req.force) {
         std::size_t errors = 0;
         const Finding* first = nullptr;

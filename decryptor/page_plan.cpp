@@ -48,7 +48,7 @@ static void check_file_overlaps(const CoreFile& dump) {
     }
 }
 
-PageIndex::PageIndex(const CoreFile& dump) : file_(dump.bytes()) {
+PageIndex::PageIndex(const CoreFile& dump) : dump_(&dump), file_(dump.bytes()) {
     meta_ = dump.section_bytes("pv_mem_meta");
     for (const LoadSegment& l : dump.loads()) {
         if (l.paddr % kPageSize || l.memsz % kPageSize)
@@ -182,11 +182,13 @@ void check_tweak_reuse(const detail::PageIndex& idx, const std::uint8_t* nonce, 
 
 }  // namespace
 
-PagePlan page_plan(const CoreFile& dump, const std::array<std::uint8_t, 16>* nonce, std::size_t max_findings) {
+PagePlan page_plan(const CoreFile& dump, const std::array<std::uint8_t, 16>* nonce, std::size_t max_findings,
+                   bool check_zero_content) {
     PagePlan plan;
     Collector out{plan, max_findings};
     detail::PageIndex idx(dump);
     static const std::uint8_t zeros[kPageSize] = {};
+    std::uint8_t page[kPageSize];
     // One summary line for a short pv_mem_meta, before the per-page findings.
     std::uint64_t needed = 0;
     for (const auto& b : idx.blocks()) needed = std::max(needed, (b.paddr / kPageSize + b.pages) * kTweakSize);
@@ -241,7 +243,7 @@ PagePlan page_plan(const CoreFile& dump, const std::array<std::uint8_t, 16>* non
             case PageState::Shared: ++plan.counts.shared; break;
             case PageState::Zero:
                 ++plan.counts.zero;
-                if (p < b.present && std::memcmp(idx.file().data() + b.offset + p * kPageSize, zeros, kPageSize) != 0)
+                if (check_zero_content && p < b.present && (idx.dump().read_at(b.offset + p * kPageSize, page), std::memcmp(page, zeros, kPageSize) != 0))
                     out.add(Severity::Note, "zero-page-not-zero", paddr,
                             page_name(paddr) + " is flagged zero but its bytes in the file are not (harmless: written as zeros)");
                 break;

@@ -39,9 +39,11 @@ public:
         return (paddr - it->paddr) / format::kPageSize < it->pages ? &*it : nullptr;
     }
     format::Bytes file() const { return file_; }
+    const format::CoreFile& dump() const { return *dump_; }
     std::uint64_t meta_size() const { return meta_.size(); }
 
 private:
+    const format::CoreFile* dump_;
     format::Bytes file_;
     format::Bytes meta_;
     std::vector<Block> blocks_;  // sorted by address

@@ -192,6 +192,13 @@ void CoreFile::index_sections_checked(std::uint16_t shentsize, std::uint16_t shn
     }
 }
 
+void CoreFile::read_at(std::uint64_t offset, MutableBytes out) const {
+    if (map_) return map_->read_at(offset, out);
+    if (!range_fits(offset, out.size(), bytes_.size()))
+        fail(ErrorCode::Format, "read of " + hex(out.size()) + " bytes at offset " + hex(offset) + " runs past end of '" + name_ + "'");
+    std::memcpy(out.data(), bytes_.data() + offset, out.size());
+}
+
 const Section* CoreFile::section(std::string_view name) const {
     for (auto& s : sections_)
         if (s.name == name) return &s;

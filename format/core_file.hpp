@@ -55,6 +55,20 @@ public:
 
     const std::string& name() const { return name_; }
     Bytes bytes() const { return bytes_; }
+    // Copies file bytes; uses pread on an opened file (the mapping's pages
+    // then do not count against the resident set), memcpy otherwise.
+    void read_at(std::uint64_t offset, MutableBytes out) const;
+    // Tells the kernel the file will be read front to back (larger readahead).
+    void advise_sequential() const {
+        if (map_) map_->advise_sequential();
+    }
+    // See MappedFile: map a range ahead of use / drop it from the resident set after.
+    void prefetch(std::uint64_t offset, std::uint64_t size) const {
+        if (map_) map_->prefetch(offset, size);
+    }
+    void release(std::uint64_t offset, std::uint64_t size) const {
+        if (map_) map_->release(offset, size);
+    }
     std::uint64_t file_size() const { return bytes_.size(); }
     std::uint16_t ehsize() const { return ehsize_; }
     std::uint64_t phoff() const { return phoff_; }

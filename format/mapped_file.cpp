@@ -33,21 +33,63 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
         }
         data_ = static_cast<const std::uint8_t*>(p);
     }
-    ::close(fd);
+    fd_ = fd;
 }
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
-    : path_(std::move(other.path_)), data_(other.data_), size_(other.size_) {
+    : path_(std::move(other.path_)), fd_(other.fd_), data_(other.data_), size_(other.size_) {
+    other.fd_ = -1;
     other.data_ = nullptr;
     other.size_ = 0;
 }
 
 MappedFile::~MappedFile() {
     if (data_) munmap(const_cast<std::uint8_t*>(data_), size_);
+    if (fd_ >= 0) ::close(fd_);
 }
 
 void MappedFile::advise_sequential() const {
-    if (data_) madvise(const_cast<std::uint8_t*>(data_), size_, MADV_SEQUENTIAL);
+    if (fd_ >= 0) posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+}
+
+namespace {
+// The page-aligned span covering [offset, offset+size) inside the mapping.
+bool page_span(std::uint64_t offset, std::uint64_t size, std::uint64_t file_size, std::uint64_t& start, std::uint64_t& len) {
+    if (size == 0 || !range_fits(offset, size, file_size)) return false;
+    const std::uint64_t page = std::uint64_t(sysconf(_SC_PAGESIZE));
+    start = offset / page * page;
+    len = offset + size - start;
+    return true;
+}
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+}  // namespace
+
+void MappedFile::prefetch(std::uint64_t offset, std::uint64_t size) const {
+    std::uint64_t start, len;
+    if (!data_ || !page_span(offset, size, size_, start, len)) return;
+    // Older kernels do not know POPULATE_READ: then the faults just happen on access.
+    madvise(const_cast<std::uint8_t*>(data_) + start, len, MADV_POPULATE_READ);
+}
+
+void MappedFile::release(std::uint64_t offset, std::uint64_t size) const {
+    std::uint64_t start, len;
+    if (!data_ || !page_span(offset, size, size_, start, len)) return;
+    madvise(const_cast<std::uint8_t*>(data_) + start, len, MADV_DONTNEED);
+}
+
+void MappedFile::read_at(std::uint64_t offset, MutableBytes out) const {
+    if (!range_fits(offset, out.size(), size_))
+        fail(ErrorCode::Format, "read of " + hex(out.size()) + " bytes at offset " + hex(offset) + " runs past end of '" + path_ + "'");
+    std::size_t done = 0;
+    while (done < out.size()) {
+        ssize_t n = ::pread(fd_, out.data() + done, out.size() - done, off_t(offset + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) fail(ErrorCode::Io, "cannot read '" + path_ + "' at offset " + hex(offset + done) + ": " + std::strerror(errno));
+        if (n == 0) fail(ErrorCode::Io, "'" + path_ + "' shrank while being read (offset " + hex(offset + done) + ")");
+        done += std::size_t(n);
+    }
 }
 
 }  // namespace pvdump::format

@@ -80,6 +80,9 @@ void install_interrupt_handlers() {
     sigaction(SIGHUP, &sa, nullptr);
     // A closed pipe on `-o -` is an I/O error, not a silent death.
     signal(SIGPIPE, SIG_IGN);
+    // Past RLIMIT_FSIZE, write() fails with EFBIG (a clean I/O error that
+    // removes the temporary) instead of SIGXFSZ killing us mid-file.
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 OutputFile::OutputFile(const std::string& path, bool overwrite) : path_(path) {
@@ -167,6 +170,11 @@ void OutputFile::write_zeros(std::uint64_t count) {
         write_all(Bytes(zeros, n));
         count -= n;
     }
+}
+
+void OutputFile::start_writeback(std::uint64_t offset, std::uint64_t size) {
+    if (stream_ || fd_ < 0) return;
+    sync_file_range(fd_, off_t(offset), off_t(size), SYNC_FILE_RANGE_WRITE);
 }
 
 void OutputFile::set_size(std::uint64_t size) {

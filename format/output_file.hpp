@@ -38,6 +38,8 @@ public:
     void write_all(Bytes data);
     // Writes `count` zero bytes sequentially (streams; files seek instead).
     void write_zeros(std::uint64_t count);
+    // Asks the kernel to start writing a range back now (file only; a hint).
+    void start_writeback(std::uint64_t offset, std::uint64_t size);
     // Sets the final size (file only; creates trailing holes).
     void set_size(std::uint64_t size);
     // fsync + rename; after this the target exists with all data.
