@@ -401,3 +401,274 @@ TEST_CASE("every corrupted region of a sealed dump fails with its exit code and 
         }
     }
 }
+
+// ---- faults -------------------------------------------------------------------
+namespace {
+
+std::size_t entries(const std::string& dir) {
+    std::size_t n = 0;
+    for (auto& e : std::filesystem::directory_iterator(dir)) (void)e, ++n;
+    return n;
+}
+
+std::string sh_quote(const std::string& s) { return "'" + s + "'"; }
+
+// A 256 MiB sealed dump made of holes: basic's keys and CPU blobs, fresh
+// unique tweak components, all pages "encrypted" (they decrypt to noise,
+// which is written: the run takes a while, and is interrupted mid-way).
+void write_big_dump(const std::string& path, std::uint64_t pages) {
+    const Buf src = read_file(data("basic.pvdump"));
+    CoreFile f = CoreFile::parse(src);
+    minidump::Load l{0, pages, 0, 0, true};
+    minidump::relayout(f, {l}).write(path);
+}
+
+}  // namespace
+
+TEST_CASE("a file size limit (EFBIG, SIGXFSZ ignored) and a full disk fail cleanly with exit 3") {
+    TempDir tmp;
+    const std::string out = tmp / "out.vmcore";
+    // 1024 KiB limit, 4 MiB output.
+    auto r = run("bash -c " + sh_quote("ulimit -f 1024; exec " + pvdecrypt_cmd(data("basic.pvdump"), out)));
+    CHECK(r.exit_code == 3);
+    CHECK(r.err.find(out) != std::string::npos);
+    CHECK(r.err.find("File too large") != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(tmp.entries() == 0);
+
+    // Standard output on a full device.
+    r = run("bash -c " + sh_quote(pvdecrypt_cmd(data("basic.pvdump"), "-") + " >/dev/full"));
+    CHECK(r.exit_code == 3);
+    CHECK(r.err.find("cannot write 'standard output'") != std::string::npos);
+    CHECK(r.err.find("No space left on device") != std::string::npos);
+
+    // A small filesystem, when this environment lets us mount one.
+    std::filesystem::create_directory(tmp / "small");
+    if (std::system(("mount -t tmpfs -o size=1m tmpfs " + (tmp / "small") + " 2>/dev/null").c_str()) == 0) {
+        r = run(pvdecrypt_cmd(data("basic.pvdump"), tmp / "small/out.vmcore"));
+        CHECK(r.exit_code == 3);
+        CHECK(r.err.find(tmp / "small/out.vmcore") != std::string::npos);
+        CHECK(r.err.find("No space left on device") != std::string::npos);
+        CHECK(entries(tmp / "small") == 0);
+        CHECK(std::system(("umount " + (tmp / "small")).c_str()) == 0);
+    } else {
+        MESSAGE("no tmpfs mount allowed here: the small-filesystem case is skipped (RLIMIT_FSIZE and /dev/full cover ENOSPC/EFBIG)");
+    }
+}
+
+TEST_CASE("SIGINT or SIGTERM in the middle of decryption leaves no output and no temporary file") {
+    TempDir tmp;
+    const std::string in = tmp / "big.pvdump";
+    write_big_dump(in, 65536);  // 256 MiB of guest memory, a few MiB on disk
+    for (int sig : {SIGINT, SIGTERM}) {
+        CAPTURE(sig);
+        const std::string dir = tmp / ("out" + std::to_string(sig));
+        std::filesystem::create_directory(dir);
+        const std::string out = dir + "/out.vmcore";
+        std::vector<std::string> args = {bin("pvdecrypt"), in, "-k", data("cck.bin"), "-o", out, "-j", "1", "-q"};
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 2, (dir + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        pid_t pid = -1;
+        REQUIRE(posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0);
+        posix_spawn_file_actions_destroy(&fa);
+        // Wait until 32 MiB of decrypted memory are in the temporary file.
+        bool midway = false;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (!midway && std::chrono::steady_clock::now() < deadline) {
+            for (auto& e : std::filesystem::directory_iterator(dir)) {
+                struct stat st {};
+                if (e.path().filename().string().find(".tmp-") != std::string::npos &&
+                    stat(e.path().c_str(), &st) == 0 && std::uint64_t(st.st_blocks) * 512 > (32u << 20))
+                    midway = true;
+            }
+            if (!midway) std::this_thread::sleep_for(std::chrono::microseconds(500));
+        }
+        CHECK(midway);
+        kill(pid, sig);
+        int status = 0;
+        REQUIRE(waitpid(pid, &status, 0) == pid);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+            MESSAGE("pvdecrypt finished before the signal arrived: nothing to check");
+            continue;
+        }
+        // The handler removes the temporary, then re-raises: the shell sees 128+sig.
+        CHECK(WIFSIGNALED(status));
+        if (WIFSIGNALED(status)) CHECK(WTERMSIG(status) == sig);
+        CHECK(entries(dir) == 0);
+    }
+}
+
+TEST_CASE("memory at file offsets past 4 GiB and guest addresses past 4 GiB (sparse file) decrypts exactly") {
+    TempDir tmp;
+    const std::string in = tmp / "far.pvdump", out = tmp / "far.vmcore";
+    const Buf src = read_file(data("basic.pvdump"));
+    CoreFile f = CoreFile::parse(src);
+    const std::uint64_t gib = std::uint64_t(1) << 30;
+    // basic's first 2 MiB at guest 0, its second 2 MiB at guest 5 GiB; both in
+    // the file past 4 GiB; pv_mem_meta (indexed by address) past them.
+    minidump::relayout(f, {{0, 512, 4 * gib + 8192, 0}, {5 * gib, 512, 0, 512}}).write(in);
+    struct stat st {};
+    REQUIRE(stat(in.c_str(), &st) == 0);
+    CHECK(std::uint64_t(st.st_size) > 4 * gib);
+
+    const Outcome o = decrypt_in_process(in, out);
+    REQUIRE_MESSAGE(o.code == 0, o.message);
+    CoreFile v = CoreFile::open(out);
+    REQUIRE(v.loads().size() == 2);
+    const Buf plain = read_file(data("basic.plain"));
+    CHECK(v.loads()[0].paddr == 0);
+    CHECK(v.loads()[1].paddr == 5 * gib);
+    for (int i = 0; i < 2; ++i) {
+        const auto& l = v.loads()[i];
+        REQUIRE(l.filesz == 2u << 20);
+        CHECK(std::memcmp(v.bytes().data() + l.offset, plain.data() + i * (2u << 20), 2u << 20) == 0);
+    }
+    // The same through the CLI, streamed.
+    auto r = run(pvdecrypt_cmd(in, "-") + " -q");
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.size() == v.file_size());
+}
+
+// ---- key hygiene ----------------------------------------------------------------
+TEST_CASE("key hygiene: bad CCK files, loose modes, no key material in any output, 0600, no overwrite, read-only input") {
+    TempDir tmp;
+    const std::string in = tmp / "in.pvdump";
+    std::filesystem::copy_file(data("basic.pvdump"), in);
+    chmod(in.c_str(), 0444);
+    const std::string in_sha = file_sha(in);
+    struct stat in_before {};
+    REQUIRE(stat(in.c_str(), &in_before) == 0);
+    const Buf cck = read_file(data("cck.bin"));
+
+    SUBCASE("a CCK file that is not exactly 32 bytes is a usage error (exit 2)") {
+        for (std::size_t n : {0u, 16u, 31u, 33u, 64u}) {
+            CAPTURE(n);
+            const std::string key = tmp / ("k" + std::to_string(n));
+            Buf k(n, 0x42);
+            std::ofstream(key, std::ios::binary).write(reinterpret_cast<const char*>(k.data()), std::streamsize(n));
+            chmod(key.c_str(), 0600);
+            auto r = run(pvdecrypt_cmd(in, tmp / "out.vmcore", key));
+            CHECK(r.exit_code == 2);
+            CHECK(r.err.find("exactly 32 bytes") != std::string::npos);
+            CHECK(r.err.find(key) != std::string::npos);
+        }
+        auto r = run(pvdecrypt_cmd(in, tmp / "out.vmcore", tmp / "missing.key"));
+        CHECK(r.exit_code == 2);
+        r = run(pvdecrypt_cmd(in, tmp / "out.vmcore", tmp.path.string()));
+        CHECK(r.exit_code == 2);
+        CHECK(r.err.find("not a regular file") != std::string::npos);
+        CHECK(!std::filesystem::exists(tmp / "out.vmcore"));
+    }
+    SUBCASE("a group- or world-readable CCK gets a warning, and still works") {
+        const std::string key = tmp / "loose.key";
+        std::filesystem::copy_file(data("cck.bin"), key);
+        chmod(key.c_str(), 0644);
+        auto r = run(pvdecrypt_cmd(in, tmp / "out.vmcore", key));
+        CHECK(r.exit_code == 0);
+        CHECK(r.err.find("warning: the key file '" + key + "' is readable by group or others") != std::string::npos);
+        std::filesystem::remove(tmp / "out.vmcore");
+        r = run(pvdecrypt_cmd(in, tmp / "out.vmcore"));  // cck.bin is 0600
+        CHECK(r.exit_code == 0);
+        CHECK(r.err.find("readable by group") == std::string::npos);
+    }
+    SUBCASE("no key material (CCK, dump key, XTS key; hex or raw) in any tool's output") {
+        auto j = vector_json("basic");
+        std::vector<Buf> secrets = {cck, from_hex(j["dump_key"].str), from_hex(j["xts_key"].str)};
+        std::vector<std::string> needles;
+        for (const Buf& s : secrets) {
+            needles.push_back(std::string(s.begin(), s.end()));
+            std::string h = to_hex(s);
+            needles.push_back(h.substr(0, 16));  // any 8 bytes of it, in hex
+            needles.push_back(h.substr(h.size() - 16));
+            std::transform(h.begin(), h.end(), h.begin(), ::toupper);
+            needles.push_back(h.substr(0, 16));
+        }
+        // 0x-grouped forms of the first 8 bytes ("0x436d220f0e891dd5").
+        needles.push_back("0x" + to_hex(Bytes(secrets[0].data(), 8)));
+        Buf tampered = read_file(data("basic.pvdump"));
+        tampered[basic().compl_off + 100] ^= 1;
+        const std::string bad = tmp / "bad.pvdump";
+        std::ofstream(bad, std::ios::binary).write(reinterpret_cast<const char*>(tampered.data()), std::streamsize(tampered.size()));
+        const std::string k = " -k " + data("cck.bin"), inspect = bin("pvinspect");
+        std::vector<std::string> cmds = {
+            pvdecrypt_cmd(in, tmp / "o1") + " --progress",
+            pvdecrypt_cmd(in, "-"),
+            pvdecrypt_cmd(in, tmp / "o2", data("wrong-cck.bin")),
+            pvdecrypt_cmd(bad, tmp / "o3"),
+            pvdecrypt_cmd(data("overlap-osii.pvdump"), tmp / "o4"),
+            pvdecrypt_cmd(data("corrupt-cpu-tag.pvdump"), tmp / "o5"),
+        };
+        if (std::filesystem::exists(inspect)) {
+            for (const char* sub : {"info", "verify", "cpus", "dmesg"})
+                for (const char* json : {"", " --json"}) {
+                    const std::string key = std::string(sub) == "info" ? "" : k;
+                    cmds.push_back(inspect + " " + sub + key + json + " " + in);
+                    cmds.push_back(inspect + " " + sub + key + json + " " + bad);
+                }
+            cmds.push_back(inspect + " verify -k " + data("wrong-cck.bin") + " " + in);
+        } else {
+            MESSAGE("pvinspect not built: only pvdecrypt checked");
+        }
+        for (const auto& c : cmds) {
+            CAPTURE(c);
+            auto r = run(c);
+            for (std::size_t i = 0; i < needles.size(); ++i) {
+                CAPTURE(i);
+                CHECK(r.out.find(needles[i]) == std::string::npos);
+                CHECK(r.err.find(needles[i]) == std::string::npos);
+            }
+        }
+    }
+    SUBCASE("the output is created 0600 whatever the umask, and an existing output is kept without --force") {
+        const std::string out = tmp / "out.vmcore";
+        auto r = run("umask 000; " + pvdecrypt_cmd(in, out));
+        REQUIRE(r.exit_code == 0);
+        struct stat st {};
+        REQUIRE(stat(out.c_str(), &st) == 0);
+        CHECK((st.st_mode & 0777) == 0600);
+        const std::string sha = file_sha(out);
+        { std::ofstream(out, std::ios::trunc) << "keep me"; }
+        r = run(pvdecrypt_cmd(in, out));
+        CHECK(r.exit_code == 8);
+        CHECK(r.err.find("exists") != std::string::npos);
+        CHECK(r.err.find("--force") != std::string::npos);
+        CHECK(read_text(out) == "keep me");
+        CHECK(tmp.entries() == 2);  // in.pvdump, out.vmcore: no temporary
+        r = run(pvdecrypt_cmd(in, out) + " --force");
+        CHECK(r.exit_code == 0);
+        CHECK(file_sha(out) == sha);
+    }
+    SUBCASE("the input is never opened for writing") {
+        const std::string trace = tmp / "trace";
+        auto r = run("strace -f -qq -e trace=open,openat -o " + trace + " " + pvdecrypt_cmd(in, tmp / "out.vmcore"));
+        if (r.exit_code == 0 && std::filesystem::exists(trace)) {
+            std::istringstream lines(read_text(trace));
+            std::string line;
+            int opens = 0;
+            while (std::getline(lines, line)) {
+                if (line.find(in) == std::string::npos) continue;
+                ++opens;
+                CAPTURE(line);
+                CHECK(line.find("O_RDONLY") != std::string::npos);
+                CHECK(line.find("O_RDWR") == std::string::npos);
+                CHECK(line.find("O_WRONLY") == std::string::npos);
+            }
+            CHECK(opens >= 1);
+        } else {
+            MESSAGE("strace unavailable here: checked by content and mtime only");
+            std::filesystem::remove(tmp / "out.vmcore");
+            r = run(pvdecrypt_cmd(in, tmp / "out.vmcore"));
+            CHECK(r.exit_code == 0);
+        }
+    }
+    struct stat in_after {};
+    REQUIRE(stat(in.c_str(), &in_after) == 0);
+    CHECK(file_sha(in) == in_sha);
+    CHECK(in_after.st_mtim.tv_sec == in_before.st_mtim.tv_sec);
+    CHECK(in_after.st_mtim.tv_nsec == in_before.st_mtim.tv_nsec);
+    CHECK((in_after.st_mode & 0777) == 0444);
+}
