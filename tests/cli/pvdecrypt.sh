@@ -5,16 +5,9 @@ set -u
 B=$1
 D=$2
 DEC=$B/pvdecrypt
-T=$(mktemp -d "$B/tmp-cli-pvdecrypt-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fails=0
-check() {  # check WHAT EXPECTED_RC ACTUAL_RC
-    if [ "$2" != "$3" ]; then echo "FAIL: $1: exit $3, expected $2"; fails=$((fails + 1)); else echo "ok: $1"; fi
-}
-expect() {  # expect WHAT CONDITION...
-    local what=$1; shift
-    if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fails=$((fails + 1)); fi
-}
+NAME=pvdecrypt
+# shellcheck source=lib.bash
+. "$(dirname "$0")/lib.bash"
 install -m 600 "$D/cck.bin" "$T/cck"
 install -m 600 "$D/wrong-cck.bin" "$T/wrong"
 
@@ -63,4 +56,4 @@ corrupt-truncate 4 runs past end of file
 LIST
 expect "no output or temporary file left by any failure" test "$(find "$T" -name '*.vmcore*' ! -name basic.vmcore ! -name osii.vmcore | wc -l)" = 0
 
-[ "$fails" -eq 0 ]
+finish

@@ -6,16 +6,9 @@ B=$1
 D=$2
 SEAL=$B/pvseal
 DEC=$B/pvdecrypt
-T=$(mktemp -d "$B/tmp-cli-pvseal-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fails=0
-check() {  # check WHAT EXPECTED_RC ACTUAL_RC
-    if [ "$2" != "$3" ]; then echo "FAIL: $1: exit $3, expected $2"; fails=$((fails + 1)); else echo "ok: $1"; fi
-}
-expect() {  # expect WHAT CONDITION...
-    local what=$1; shift
-    if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fails=$((fails + 1)); fi
-}
+NAME=pvseal
+# shellcheck source=lib.bash
+. "$(dirname "$0")/lib.bash"
 
 "$SEAL" --help >"$T/help" 2>&1; check "--help" 0 $?
 expect "--help names --generate" grep -q -- "--generate" "$T/help"
@@ -58,5 +51,4 @@ expect "says dumping is disallowed" grep -q "dumping disallowed" "$T/err"
 "$SEAL" --generate 8M --block 0:4M --cck "$T/k.cck" -o "$T/x" 2>/dev/null; check "blocks not adding up" 2 $?
 expect "no output or temporaries left by failures" test -z "$(ls -A "$T" | grep -E '^(x|\..*tmp)')"
 
-[ $fails = 0 ] && echo "all pvseal CLI checks passed"
-exit $((fails > 0))
+finish
