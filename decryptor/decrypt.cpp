@@ -326,6 +326,12 @@ DecryptResult decrypt_dump(const DecryptRequest& req, Bytes cck) {
         std::string more = errors > 1 ? " (and " + std::to_string(errors - 1) + " more; 'pvinspect verify' lists them)" : "";
         fail(ErrorCode::Verify, first->message + more + "; use --force to write the vmcore anyway");
     }
+    // With --force, pages without a tweak component become holes, but p_memsz
+    // is untrusted (up to 2^64): no dump of this size can describe more pages
+    // than it holds 16-byte components, so a larger claim is refused.
+    if (const std::uint64_t pages = detail::PageIndex(dump).total_pages(); pages > dump.file_size() / kTweakSize)
+        fail(ErrorCode::Format, "the PT_LOADs claim " + hex(pages * kPageSize) + " bytes of guest memory, more than a " +
+                                    hex(dump.file_size()) + "-byte dump can describe (16 bytes of pv_mem_meta per 4 KiB page)");
 
     auto mem = sealed_memory(dump, keys);
     std::optional<std::string> vmcoreinfo;
