@@ -6,16 +6,9 @@ set -u
 B=$1
 D=$2
 P=$B/pvinspect
-T=$(mktemp -d "$B/tmp-cli-inspect-XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fails=0
-check() {  # check WHAT EXPECTED_RC ACTUAL_RC
-    if [ "$2" != "$3" ]; then echo "FAIL: $1: exit $3, expected $2"; fails=$((fails + 1)); else echo "ok: $1"; fi
-}
-expect() {  # expect WHAT CONDITION...
-    local what=$1; shift
-    if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; fails=$((fails + 1)); fi
-}
+NAME=pvinspect
+# shellcheck source=lib.bash
+. "$(dirname "$0")/lib.bash"
 
 "$P" --help >"$T/help" 2>&1; check "--help" 0 $?
 expect "--help lists the commands" grep -q "dmesg" "$T/help"
@@ -72,5 +65,4 @@ if command -v python3 >/dev/null; then
     done
 fi
 
-[ $fails -eq 0 ] && echo "all passed" || echo "$fails failed"
-[ $fails -eq 0 ]
+finish
