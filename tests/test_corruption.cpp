@@ -545,6 +545,27 @@ TEST_CASE("memory at file offsets past 4 GiB and guest addresses past 4 GiB (spa
     CHECK(r.out.size() == v.file_size());
 }
 
+TEST_CASE("unusable input and output paths are I/O errors (exit 3) that name the path") {
+    TempDir tmp;
+    struct PathCase {
+        std::string in, out, fragment;
+    } cases[] = {
+        {tmp / "missing.pvdump", tmp / "o.vmcore", "cannot open '" + (tmp / "missing.pvdump") + "'"},
+        {tmp.path.string(), tmp / "o.vmcore", "'" + tmp.path.string() + "' is not a regular file"},
+        {data("basic.pvdump"), tmp / "no/such/dir/o.vmcore", "cannot create a temporary file next to '" + (tmp / "no/such/dir/o.vmcore") + "'"},
+        {data("basic.pvdump"), tmp.path.string(), "output '" + tmp.path.string() + "' is a directory"},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.in);
+        CAPTURE(c.out);
+        auto r = run(pvdecrypt_cmd(c.in, c.out));
+        CHECK(r.exit_code == 3);
+        CHECK(r.err.find(c.fragment) != std::string::npos);
+        CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+        CHECK(tmp.entries() == 0);
+    }
+}
+
 // ---- key hygiene ----------------------------------------------------------------
 TEST_CASE("key hygiene: bad CCK files, loose modes, no key material in any output, 0600, no overwrite, read-only input") {
     TempDir tmp;
