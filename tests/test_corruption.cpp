@@ -410,6 +410,20 @@ TEST_CASE("every corrupted region of a sealed dump fails with its exit code and 
             for (auto& e : std::filesystem::directory_iterator(tmp.path / "out")) (void)e, ++left;
             CHECK(left == 0);
             CHECK(file_sha(in) == before);
+            // Streamed: not one byte of a vmcore before the error.
+            r = run(pvdecrypt_cmd(in, "-") + " -q" + (c.force ? " --force" : ""));
+            CHECK(r.exit_code == c.code);
+            CHECK(r.out.empty());
+        }
+        // pvinspect reads the same broken file without crashing or an internal error.
+        if (std::getenv("PVDUMP_INSPECT_ALL") || c.cli) {
+            for (const std::string& sub : std::vector<std::string>{"info", "verify -k " + data("cck.bin")}) {
+                auto r = run(bin("pvinspect") + " " + sub + " '" + in + "'");
+                CAPTURE(sub);
+                CAPTURE(r.err);
+                CHECK(r.exit_code != int(ErrorCode::Internal));
+                CHECK(r.exit_code < 128);
+            }
         }
     }
 }
