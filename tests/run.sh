@@ -1,11 +1,31 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is missing, builds with warnings as
-# errors, runs every test (unit, golden vectors, CLI, gdb, corpus replay).
-# Usage: tests/run.sh [BUILD_DIR]   (default: build)
+# The whole test suite: installs what is missing, then
+#   1. builds with warnings as errors and runs every test (unit, golden vectors,
+#      CLI, gdb, corruption suite, fuzz corpus replay),
+#   2. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs
+#      every test again,
+#   3. runs each libFuzzer target for a short while (when clang is installed).
+# Usage: tests/run.sh [BUILD_DIR]      (default: build; the sanitizer and fuzz
+#        builds go to BUILD_DIR-asan and BUILD_DIR-fuzz)
+# PVDUMP_QUICK=1 runs step 1 only; PVDUMP_FUZZ_SECONDS sets step 3's time per target (60).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
+jobs=$(nproc)
 "$root/tools/install-deps.sh" test
+
+echo "== tests: build and run"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPVDUMP_WERROR=ON >/dev/null
-cmake --build "$build" -j"$(nproc)"
-ctest --test-dir "$build" --output-on-failure -j"$(nproc)"
+cmake --build "$build" -j"$jobs"
+ctest --test-dir "$build" --output-on-failure -j"$jobs"
+
+[[ ${PVDUMP_QUICK:-0} == 1 ]] && exit 0
+
+echo "== tests: again under AddressSanitizer + UndefinedBehaviorSanitizer"
+cmake -S "$root" -B "$build-asan" -DCMAKE_BUILD_TYPE=Debug -DPVDUMP_WERROR=ON -DPVDUMP_SANITIZE=ON >/dev/null
+cmake --build "$build-asan" -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir "$build-asan" --output-on-failure -j"$jobs"
+
+echo "== tests: fuzz smoke run"
+"$root/tests/fuzz/smoke.sh" "${PVDUMP_FUZZ_SECONDS:-60}" "$build-fuzz"

@@ -614,8 +614,12 @@ TEST_CASE("pvseal: memory use does not grow with the guest (streamed 64 MiB vs 1
     };
     const long small = peak("64M"), large = peak("1G");
     MESSAGE("peak RSS: 64 MiB guest " << small << " KiB, 1 GiB guest " << large << " KiB");
+#if defined(__SANITIZE_ADDRESS__)
+    MESSAGE("peak RSS bounds not checked under AddressSanitizer (its shadow memory and quarantine dominate)");
+#else
     CHECK(large < 96 * 1024);
     CHECK(large - small < 16 * 1024);
+#endif
 }
 
 TEST_CASE("seal: the real guest (plain vmcore) round-trips and keeps its VMCOREINFO") {

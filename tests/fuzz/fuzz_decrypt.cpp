@@ -38,9 +38,12 @@ const std::string& work_dir() {
         std::vector<char> b(tmpl.begin(), tmpl.end());
         b.push_back('\0');
         if (!mkdtemp(b.data())) abort();
-        std::atexit([] { std::filesystem::remove_all(work_dir()); });
         return std::string(b.data());
     }();
+    // Registered once `dir` is fully constructed, so the cleanup runs before
+    // `dir` is destroyed at exit (registering inside the initializer ran it after).
+    static const bool cleanup = (std::atexit([] { std::filesystem::remove_all(work_dir()); }), true);
+    (void)cleanup;
     return dir;
 }
 
