@@ -2,6 +2,7 @@
 // batches for the whole dump (decrypt_memory), plus the whole owner path.
 #include <sys/stat.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -109,7 +110,8 @@ std::unique_ptr<MemoryView> sealed_memory(const CoreFile& dump, const Keys& keys
 // ---- parallel decryption ------------------------------------------------------
 namespace {
 
-constexpr std::uint64_t kChunkPages = 256;  // 1 MiB per work item
+constexpr std::uint64_t kChunkPages = 256;   // 1 MiB per work item
+constexpr std::uint64_t kMinHolePages = 16;  // shorter zero runs are written
 
 struct Chunk {
     std::size_t block;        // index into blocks (sorted)
@@ -174,37 +176,45 @@ void decrypt_memory(const CoreFile& dump, const Keys& keys, const VmcoreLayout& 
                 const Chunk& ch = chunks[ci];
                 const detail::Block& b = blocks[ch.block];
                 const std::uint64_t base = layout.range_offset(ch.block) + ch.first_page * kPageSize;
-                // Runs of data pages are written together; holes are skipped.
-                std::uint64_t run_start = 0, run_len = 0;
-                auto flush = [&] {
-                    if (run_len && !stream)
-                        out.pwrite_all(Bytes(buf.data() + run_start * kPageSize, run_len * kPageSize),
-                                       base + run_start * kPageSize);
-                    run_len = 0;
-                };
                 // Pages are read straight from the mapping (no copy), mapped
                 // in one go before and dropped from the resident set after.
                 const std::uint64_t in_off = b.offset + ch.first_page * kPageSize;
                 const std::uint64_t in_len =
                     ch.first_page < b.present ? std::min(ch.pages, b.present - ch.first_page) * kPageSize : 0;
                 dump.prefetch(in_off, in_len);
+                std::array<bool, kChunkPages> hole{};
                 for (std::uint64_t k = 0; k < ch.pages; ++k) {
                     std::uint8_t* page = buf.data() + k * kPageSize;
                     const std::uint8_t* in = k * kPageSize < in_len ? dump.bytes().data() + in_off + k * kPageSize : page;
-                    PageResult r = produce_page(idx, b, ch.first_page + k, keys, xts, in, page);
-                    if (r == PageResult::Data && all_zero(page, kPageSize)) r = PageResult::Hole;
-                    if (r == PageResult::Hole) {
-                        if (stream) std::memset(page, 0, kPageSize);
-                        flush();
+                    const PageResult r = produce_page(idx, b, ch.first_page + k, keys, xts, in, page);
+                    hole[k] = r == PageResult::Hole || all_zero(page, kPageSize);
+                }
+                // Zero runs of 64 KiB and more stay holes; shorter ones are
+                // written as zeros (fewer writes, a less fragmented file).
+                for (std::uint64_t k = 0; k < ch.pages;) {
+                    if (!hole[k]) {
+                        ++k;
                         continue;
                     }
-                    if (!run_len) run_start = k;
-                    ++run_len;
+                    std::uint64_t end = k;
+                    while (end < ch.pages && hole[end]) ++end;
+                    if (stream || end - k < kMinHolePages) {
+                        std::memset(buf.data() + k * kPageSize, 0, (end - k) * kPageSize);
+                        std::fill(hole.begin() + std::ptrdiff_t(k), hole.begin() + std::ptrdiff_t(end), false);
+                    }
+                    k = end;
                 }
-                flush();
+                for (std::uint64_t k = 0; k < ch.pages;) {
+                    std::uint64_t end = k;
+                    while (end < ch.pages && hole[end] == hole[k]) ++end;
+                    if (!hole[k] && !stream)
+                        out.pwrite_all(Bytes(buf.data() + k * kPageSize, (end - k) * kPageSize), base + k * kPageSize);
+                    k = end;
+                }
                 // Start writeback now, so the final fsync has little left to do.
                 if (!stream) out.start_writeback(base, ch.pages * kPageSize);
                 dump.release(in_off, in_len);
+                idx.release_components(b.paddr + ch.first_page * kPageSize, b.paddr + (ch.first_page + ch.pages) * kPageSize);
                 done_bytes.fetch_add(ch.pages * kPageSize);
                 if (stream) {
                     // Hand the buffer to the writer; take a recycled one back

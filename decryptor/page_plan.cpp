@@ -50,6 +50,7 @@ static void check_file_overlaps(const CoreFile& dump) {
 
 PageIndex::PageIndex(const CoreFile& dump) : dump_(&dump), file_(dump.bytes()) {
     meta_ = dump.section_bytes("pv_mem_meta");
+    meta_offset_ = dump.section("pv_mem_meta")->offset;
     for (const LoadSegment& l : dump.loads()) {
         if (l.paddr % kPageSize || l.memsz % kPageSize)
             fail(ErrorCode::Format, "program header " + std::to_string(l.index) + " (PT_LOAD): guest range " + hex(l.paddr) +
@@ -101,6 +102,9 @@ struct Collector {
     }
 };
 
+// Passes over pv_mem_meta drop what they have read every 1 MiB of components.
+constexpr std::uint64_t kReleaseEvery = 65536;
+
 std::string page_name(std::uint64_t paddr) { return "page at guest address " + hex(paddr); }
 
 std::uint64_t mix(const std::uint8_t* t) {
@@ -128,7 +132,9 @@ struct TweakHash {
 void check_tweak_reuse(const detail::PageIndex& idx, const std::uint8_t* nonce, Collector& out) {
     std::uint64_t bits = 1u << 16;
     const std::uint64_t pages = std::min(idx.total_pages(), idx.meta_size() / kTweakSize);  // with a component
-    while (bits < pages * 32 && bits < (std::uint64_t(1) << 28)) bits <<= 1;
+    // 16 bits per page, at most 2^26 (two 8 MiB bitmaps): memory stays bounded,
+    // a very large guest only gets more candidates for the exact second pass.
+    while (bits < pages * 16 && bits < (std::uint64_t(1) << 26)) bits <<= 1;
     std::vector<std::uint64_t> seen(bits / 64, 0);
     std::vector<std::uint64_t> twice(bits / 64, 0);
     std::uint64_t candidates = 0;
@@ -137,6 +143,7 @@ void check_tweak_reuse(const detail::PageIndex& idx, const std::uint8_t* nonce, 
         for (const auto& b : idx.blocks())
             for (std::uint64_t p = 0; p < b.pages; ++p) {
                 const std::uint64_t paddr = b.paddr + p * kPageSize;
+                if (p % kReleaseEvery == 0 && p) idx.release_components(paddr - kReleaseEvery * kPageSize, paddr);
                 const std::uint8_t* c = idx.component(paddr);
                 // Blocks are sorted and components indexed by address: past the
                 // end of pv_mem_meta no later page has one (p_memsz may be ~2^64).
@@ -155,7 +162,7 @@ void check_tweak_reuse(const detail::PageIndex& idx, const std::uint8_t* nonce, 
         seen[h / 64] |= std::uint64_t(1) << (h % 64);
     });
     if (candidates == 0) return;
-    constexpr std::uint64_t kMaxCandidates = 1u << 20;
+    constexpr std::uint64_t kMaxCandidates = 1u << 18;  // ~12 MiB of exact entries
     std::unordered_map<TweakKey, std::uint64_t, TweakHash> first;
     bool incomplete = false;
     for_each_encrypted([&](std::uint64_t paddr, const std::uint8_t* t) {
@@ -211,6 +218,7 @@ PagePlan page_plan(const CoreFile& dump, const std::array<std::uint8_t, 16>* non
                         " on is not in the file (p_filesz < p_memsz)");
         for (std::uint64_t p = 0; p < b.pages; ++p) {
             const std::uint64_t paddr = b.paddr + p * kPageSize;
+            if (p % kReleaseEvery == 0 && p) idx.release_components(paddr - kReleaseEvery * kPageSize, paddr);
             ++plan.counts.total;
             const std::uint8_t* c = idx.component(paddr);
             if (!c) {

@@ -41,11 +41,22 @@ public:
     format::Bytes file() const { return file_; }
     const format::CoreFile& dump() const { return *dump_; }
     std::uint64_t meta_size() const { return meta_.size(); }
+    // Drops the components of [paddr_begin, paddr_end) from the resident set
+    // once a pass is done with them: pv_mem_meta is read in place and would
+    // otherwise stay mapped whole (4 GiB for a 1 TiB guest).
+    void release_components(std::uint64_t paddr_begin, std::uint64_t paddr_end) const {
+        const std::uint64_t entries = meta_.size() / format::kTweakSize;
+        const std::uint64_t first = std::min(paddr_begin / format::kPageSize, entries);
+        const std::uint64_t last = std::min((paddr_end + format::kPageSize - 1) / format::kPageSize, entries);
+        if (last > first)
+            dump_->release(meta_offset_ + first * format::kTweakSize, (last - first) * format::kTweakSize);
+    }
 
 private:
     const format::CoreFile* dump_;
     format::Bytes file_;
     format::Bytes meta_;
+    std::uint64_t meta_offset_ = 0;  // file offset of pv_mem_meta
     std::vector<Block> blocks_;  // sorted by address
     std::uint64_t total_pages_ = 0;
 };

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -74,8 +75,15 @@ void MappedFile::prefetch(std::uint64_t offset, std::uint64_t size) const {
 }
 
 void MappedFile::release(std::uint64_t offset, std::uint64_t size) const {
+    // A page fault maps up to 64 KiB of cached neighbours too (fault-around):
+    // pages next to the range, already released by a neighbour's pass, come
+    // back with it. Dropping a margin on both sides keeps them from piling up
+    // (another reader of the margin just faults its page in again).
+    constexpr std::uint64_t kFaultAround = 64 * 1024;
+    const std::uint64_t lo = offset > kFaultAround ? offset - kFaultAround : 0;
+    const std::uint64_t hi = std::min(size_, range_fits(offset, size, size_) ? offset + size + kFaultAround : size_);
     std::uint64_t start, len;
-    if (!data_ || !page_span(offset, size, size_, start, len)) return;
+    if (!data_ || hi <= lo || !page_span(lo, hi - lo, size_, start, len)) return;
     madvise(const_cast<std::uint8_t*>(data_) + start, len, MADV_DONTNEED);
 }
 
