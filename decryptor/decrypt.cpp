@@ -49,16 +49,6 @@ PageResult produce_page(const detail::PageIndex& idx, const detail::Block& b, st
     return PageResult::Hole;
 }
 
-bool all_zero(const std::uint8_t* p, std::size_t n) {
-    std::uint64_t acc = 0;
-    for (std::size_t i = 0; i < n; i += 8) {
-        std::uint64_t v;
-        std::memcpy(&v, p + i, 8);
-        acc |= v;
-    }
-    return acc == 0;
-}
-
 class SealedMemory final : public MemoryView {
 public:
     SealedMemory(const CoreFile& dump, const Keys& keys)
@@ -187,7 +177,7 @@ void decrypt_memory(const CoreFile& dump, const Keys& keys, const VmcoreLayout& 
                     std::uint8_t* page = buf.data() + k * kPageSize;
                     const std::uint8_t* in = k * kPageSize < in_len ? dump.bytes().data() + in_off + k * kPageSize : page;
                     const PageResult r = produce_page(idx, b, ch.first_page + k, keys, xts, in, page);
-                    hole[k] = r == PageResult::Hole || all_zero(page, kPageSize);
+                    hole[k] = r == PageResult::Hole || format::is_all_zero(page, kPageSize);
                 }
                 // Zero runs of 64 KiB and more stay holes; shorter ones are
                 // written as zeros (fewer writes, a less fragmented file).

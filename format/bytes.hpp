@@ -86,4 +86,15 @@ private:
 
 std::string to_hex(Bytes bytes);
 
+// True when every byte is zero (word at a time; size a multiple of 8).
+inline bool is_all_zero(const std::uint8_t* p, std::size_t size) {
+    std::uint64_t acc = 0;
+    for (std::size_t i = 0; i < size; i += 8) {
+        std::uint64_t v;
+        std::memcpy(&v, p + i, 8);
+        acc |= v;
+    }
+    return acc == 0;
+}
+
 }  // namespace pvdump::format

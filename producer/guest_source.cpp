@@ -11,6 +11,7 @@
 #include "format/mapped_file.hpp"
 #include "format/memory_view.hpp"
 #include "producer/printk_hook.hpp"
+#include "producer/random.hpp"
 
 namespace pvdump::producer {
 
@@ -19,28 +20,10 @@ using format::MemoryRange;
 
 namespace {
 
-// splitmix64: a fast, well-mixed step for content generation (not crypto).
-inline std::uint64_t mix64(std::uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 struct Rng {
     std::uint64_t state;
     std::uint64_t next() { return mix64(state++ * 0x2545f4914f6cdd1dull); }
 };
-
-bool all_zero(const std::uint8_t* p, std::size_t n) {
-    std::uint64_t acc = 0;
-    for (std::size_t i = 0; i < n; i += 8) {
-        std::uint64_t w;
-        std::memcpy(&w, p + i, 8);
-        acc |= w;
-    }
-    return acc == 0;
-}
 
 std::string plural(std::size_t n, const char* one, const char* many) {
     return std::to_string(n) + " " + (n == 1 ? one : many);
@@ -81,7 +64,7 @@ void check_prefixes(const std::vector<MemoryRange>& blocks, unsigned cpus, const
 // count as never touched (zero state), everything else as secure data.
 void classify_by_content(format::MutableBytes out, std::span<PageInfo> info) {
     for (std::size_t i = 0; i < info.size(); ++i)
-        info[i] = {all_zero(out.data() + i * kPageSize, kPageSize) ? PageKind::Zero : PageKind::Data, false};
+        info[i] = {format::is_all_zero(out.data() + i * kPageSize, kPageSize) ? PageKind::Zero : PageKind::Data, false};
 }
 
 void check_range(const std::vector<MemoryRange>& blocks, std::uint64_t paddr, std::size_t pages, format::MutableBytes out,

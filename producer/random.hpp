@@ -41,6 +41,15 @@ private:
     std::uint64_t counter_ = 0;
 };
 
+// splitmix64's finaliser: a fast, well-mixed 64-bit hash for content
+// generation and sampling decisions (not cryptographic).
+inline std::uint64_t mix64(std::uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
 // SeededRandom when `seed` is non-empty, SystemRandom otherwise.
 std::unique_ptr<RandomSource> make_random(const std::string& deterministic_seed);
 

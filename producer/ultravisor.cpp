@@ -6,14 +6,6 @@ namespace pvdump::producer {
 
 using format::kTweakSize;
 
-namespace {
-inline std::uint64_t mix64(std::uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-}  // namespace
 
 Ultravisor::Ultravisor(format::Bytes cck, RandomSource& rng, UltravisorConfig config)
     : rng_(rng), config_(config), export_key_(format::kXtsKeySize) {

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "format/crypto.hpp"
 #include "format/error.hpp"
 
 namespace pvdump::tools {
@@ -18,6 +19,10 @@ std::string exit_code_help();
 // Runs body; maps pvdump::Error to its exit code with a one-line
 // "TOOL: error: ..." on stderr, CLI11 errors to usage (2), anything else to 1.
 int run_tool(const char* tool, int argc, char** argv, CLI::App& app, const std::function<int()>& body);
+
+// Loads a CCK file (exactly 32 bytes, Error(Usage) otherwise) and warns on
+// stderr, as "TOOL: warning: ...", when group or others may read it.
+format::SecretBytes load_key(const char* tool, const std::string& path);
 
 // "4 MiB", "1.5 GiB"
 std::string human_bytes(std::uint64_t bytes);

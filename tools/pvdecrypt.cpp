@@ -26,11 +26,7 @@ int main(int argc, char** argv) {
 
     return tools::run_tool("pvdecrypt", argc, argv, app, [&] {
         force = overwrite;
-        bool loose = false;
-        format::SecretBytes cck = decryptor::load_cck(key, &loose);
-        if (loose)
-            std::cerr << "pvdecrypt: warning: the key file '" << key
-                      << "' is readable by group or others (chmod 600 it)\n";
+        format::SecretBytes cck = tools::load_key("pvdecrypt", key);
         tools::Progress bar("pvdecrypt", tools::progress_mode(progress, quiet));
         decryptor::DecryptRequest req;
         req.dump_path = dump;

@@ -68,14 +68,6 @@ void print_finding(std::ostream& out, const decryptor::Finding& f) {
         << std::setw(12) << (f.paddr ? hex(*f.paddr) : std::string("-")) << f.message << "\n";
 }
 
-// Loads the CCK the way pvdecrypt does: exactly 32 bytes, warn when loose.
-format::SecretBytes load_key(const std::string& path) {
-    bool loose = false;
-    format::SecretBytes cck = decryptor::load_cck(path, &loose);
-    if (loose)
-        std::cerr << kTool << ": warning: the key file '" << path << "' is readable by group or others (chmod 600 it)\n";
-    return cck;
-}
 
 const char* kDisallowedExplanation =
     "The Secure Execution image probably did not allow dumping (bit 34 of the plaintext control flags, PCF, in its "
@@ -293,7 +285,7 @@ int cmd_verify(const std::string& path, const std::string& key, bool json) {
     const format::CoreFile dump = format::CoreFile::open(path);
     decryptor::VerifyReport r;
     {
-        format::SecretBytes cck = load_key(key);
+        format::SecretBytes cck = tools::load_key(kTool, key);
         r = decryptor::inspect_verify(dump, cck.view());
         cck.wipe();
     }
@@ -356,7 +348,7 @@ int cmd_cpus(const std::string& path, const std::string& key, bool json, bool di
     if (dump.is_pv()) {
         if (key.empty())
             fail(ErrorCode::Usage, "'" + path + "' is a PV dump: its CPU states are encrypted, give --key CCK");
-        format::SecretBytes cck = load_key(key);
+        format::SecretBytes cck = tools::load_key(kTool, key);
         decryptor::Keys keys = decryptor::open_keys(dump, cck.view());
         cck.wipe();
         r = decryptor::compare_cpus(decryptor::cpu_states(dump, keys.dump_key.view()));
@@ -432,7 +424,7 @@ int cmd_dmesg(const std::string& path, const std::string& key, bool json, const 
     if (dump.is_pv()) {
         if (key.empty())
             fail(ErrorCode::Usage, "'" + path + "' is a PV dump: its memory is encrypted, give --key CCK");
-        format::SecretBytes cck = load_key(key);
+        format::SecretBytes cck = tools::load_key(kTool, key);
         decryptor::Keys keys = decryptor::open_keys(dump, cck.view());
         cck.wipe();
         auto mem = decryptor::sealed_memory(dump, keys);

@@ -98,10 +98,7 @@ int main(int argc, char** argv) {
             guest = producer::open_guest_file(guest_path, cpus.value_or(1), blocks, seed);
         }
 
-        bool loose = false;
-        format::SecretBytes cck = decryptor::load_cck(cck_path, &loose);
-        if (loose)
-            std::cerr << "pvseal: warning: the key file '" << cck_path << "' is readable by group or others (chmod 600 it)\n";
+        format::SecretBytes cck = tools::load_key("pvseal", cck_path);
 
         format::install_interrupt_handlers();
         tools::Progress bar("pvseal", tools::progress_mode(progress, quiet));
