@@ -38,7 +38,17 @@ void put32(Buf& b, std::uint64_t off, std::uint32_t v) { store_be32(b.data() + o
 void put64(Buf& b, std::uint64_t off, std::uint64_t v) { store_be64(b.data() + off, v); }
 void flip(Buf& b, std::uint64_t off) { b.at(off) ^= 0x01; }
 
-std::string file_sha(const std::string& path) { return sha256_hex(read_file(path)); }
+// Whole-file read in one call (istreambuf iteration is slow under -O0 + ASan).
+Buf slurp(const std::string& path) {
+    std::ifstream f(path, std::ios::binary | std::ios::ate);
+    if (!f) throw std::runtime_error("cannot read " + path);
+    Buf b(std::size_t(f.tellg()));
+    f.seekg(0);
+    f.read(reinterpret_cast<char*>(b.data()), std::streamsize(b.size()));
+    return b;
+}
+
+std::string file_sha(const std::string& path) { return sha256_hex(slurp(path)); }
 
 // Where the parts of the pristine basic.pvdump are, found once.
 struct Basic {
@@ -51,7 +61,7 @@ struct Basic {
     std::vector<std::uint64_t> pv_desc;          // ... and their descriptors
     std::vector<std::uint64_t> timer;            // NT_S390_TIMER note header offsets
 
-    Basic() : bytes(read_file(data("basic.pvdump"))) {
+    Basic() : bytes(slurp(data("basic.pvdump"))) {
         CoreFile f = CoreFile::parse(bytes);
         phoff = f.phoff();
         shoff = f.shoff();
@@ -443,7 +453,7 @@ std::string sh_quote(const std::string& s) { return "'" + s + "'"; }
 // unique tweak components, all pages "encrypted" (they decrypt to noise,
 // which is written: the run takes a while, and is interrupted mid-way).
 void write_big_dump(const std::string& path, std::uint64_t pages) {
-    const Buf src = read_file(data("basic.pvdump"));
+    const Buf src = slurp(data("basic.pvdump"));
     CoreFile f = CoreFile::parse(src);
     minidump::Load l{0, pages, 0, 0, true};
     minidump::relayout(f, {l}).write(path);
@@ -531,7 +541,7 @@ TEST_CASE("SIGINT or SIGTERM in the middle of decryption leaves no output and no
 TEST_CASE("memory at file offsets past 4 GiB and guest addresses past 4 GiB (sparse file) decrypts exactly") {
     TempDir tmp;
     const std::string in = tmp / "far.pvdump", out = tmp / "far.vmcore";
-    const Buf src = read_file(data("basic.pvdump"));
+    const Buf src = slurp(data("basic.pvdump"));
     CoreFile f = CoreFile::parse(src);
     const std::uint64_t gib = std::uint64_t(1) << 30;
     // basic's first 2 MiB at guest 0, its second 2 MiB at guest 5 GiB; both in
@@ -545,7 +555,7 @@ TEST_CASE("memory at file offsets past 4 GiB and guest addresses past 4 GiB (spa
     REQUIRE_MESSAGE(o.code == 0, o.message);
     CoreFile v = CoreFile::open(out);
     REQUIRE(v.loads().size() == 2);
-    const Buf plain = read_file(data("basic.plain"));
+    const Buf plain = slurp(data("basic.plain"));
     CHECK(v.loads()[0].paddr == 0);
     CHECK(v.loads()[1].paddr == 5 * gib);
     for (int i = 0; i < 2; ++i) {
@@ -589,7 +599,7 @@ TEST_CASE("key hygiene: bad CCK files, loose modes, no key material in any outpu
     const std::string in_sha = file_sha(in);
     struct stat in_before {};
     REQUIRE(stat(in.c_str(), &in_before) == 0);
-    const Buf cck = read_file(data("cck.bin"));
+    const Buf cck = slurp(data("cck.bin"));
 
     SUBCASE("a CCK file that is not exactly 32 bytes is a usage error (exit 2)") {
         for (std::size_t n : {0u, 16u, 31u, 33u, 64u}) {
@@ -636,7 +646,7 @@ TEST_CASE("key hygiene: bad CCK files, loose modes, no key material in any outpu
         }
         // 0x-grouped forms of the first 8 bytes ("0x436d220f0e891dd5").
         needles.push_back("0x" + to_hex(Bytes(secrets[0].data(), 8)));
-        Buf tampered = read_file(data("basic.pvdump"));
+        Buf tampered = slurp(data("basic.pvdump"));
         tampered[basic().compl_off + 100] ^= 1;
         const std::string bad = tmp / "bad.pvdump";
         std::ofstream(bad, std::ios::binary).write(reinterpret_cast<const char*>(tampered.data()), std::streamsize(tampered.size()));
