@@ -670,6 +670,13 @@ TEST_CASE("key hygiene: bad CCK files, loose modes, no key material in any outpu
         } else {
             MESSAGE("pvinspect not built: only pvdecrypt checked");
         }
+        const std::string seal = bin("pvseal");
+        if (std::filesystem::exists(seal)) {
+            const std::string sk = " --cck " + data("cck.bin");
+            cmds.push_back(seal + " --generate 1M --seed 3 --progress" + sk + " -o " + (tmp / "s1.pvdump"));
+            cmds.push_back(seal + " --generate 1M --seed 4" + sk + " -o -");
+            cmds.push_back(seal + " --generate 1M --cck " + data("wrong-cck.bin") + " -o " + (tmp / "s1.pvdump"));
+        }
         for (const auto& c : cmds) {
             CAPTURE(c);
             auto r = run(c);
