@@ -83,9 +83,6 @@ void install_interrupt_handlers() {
     // Past RLIMIT_FSIZE, write() fails with EFBIG (a clean I/O error that
     // removes the temporary) instead of SIGXFSZ killing us mid-file.
     signal(SIGXFSZ, SIG_IGN);
-    // Past RLIMIT_FSIZE, write() fails with EFBIG (a clean I/O error that
-    // removes the temporary) instead of SIGXFSZ killing us mid-file.
-    signal(SIGXFSZ, SIG_IGN);
 }
 
 OutputFile::OutputFile(const std::string& path, bool overwrite) : path_(path) {
