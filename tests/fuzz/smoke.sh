@@ -15,8 +15,10 @@ if ! command -v clang++ >/dev/null || ! command -v clang >/dev/null; then
   echo "fuzz smoke: clang not found, skipped"
   exit 0
 fi
-CC=clang CXX=clang++ cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPVDUMP_FUZZ=ON >/dev/null
-cmake --build "$build" --target "${targets[@]}"
+generator=()
+if [[ ! -e $build/CMakeCache.txt ]] && command -v ninja >/dev/null; then generator=(-G Ninja); fi
+CC=clang CXX=clang++ cmake -S "$src" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPVDUMP_FUZZ=ON >/dev/null
+cmake --build "$build" -j"$(nproc)" --target "${targets[@]}"
 
 status=0
 for t in "${targets[@]}"; do
