@@ -102,6 +102,7 @@ namespace {
 
 constexpr std::uint64_t kChunkPages = 256;   // 1 MiB per work item
 constexpr std::uint64_t kMinHolePages = 16;  // shorter zero runs are written
+constexpr std::size_t kReleaseBatch = 8;      // chunks dropped from the resident set at once
 
 struct Chunk {
     std::size_t block;        // index into blocks (sorted)
@@ -147,6 +148,33 @@ void decrypt_memory(const CoreFile& dump, const Keys& keys, const VmcoreLayout& 
         out.write_all(layout.head());
     }
 
+    // Finished chunks leave the resident set in batches, from one thread at a
+    // time: each release unmaps pages, and with several threads that costs a TLB
+    // shootdown on every core, so fewer, larger releases scale better.
+    std::vector<std::atomic<bool>> finished(chunks.size());
+    std::mutex release_mu;
+    std::size_t released = 0;
+    auto release_finished = [&](bool all) {
+        std::unique_lock lk(release_mu, std::defer_lock);
+        if (all) lk.lock();
+        else if (!lk.try_lock()) return;
+        std::size_t upto = released;
+        while (upto < chunks.size() && finished[upto].load()) ++upto;
+        if (upto == released || (!all && upto - released < kReleaseBatch)) return;
+        for (std::size_t i = released; i < upto;) {
+            std::size_t j = i;  // a run of chunks of one block is one range of the file
+            while (j + 1 < upto && chunks[j + 1].block == chunks[i].block) ++j;
+            const detail::Block& blk = blocks[chunks[i].block];
+            const std::uint64_t first = chunks[i].first_page, last = chunks[j].first_page + chunks[j].pages;
+            const std::uint64_t present_last = std::min(last, blk.present);
+            if (present_last > first)
+                dump.release(blk.offset + first * kPageSize, (present_last - first) * kPageSize);
+            idx.release_components(blk.paddr + first * kPageSize, blk.paddr + last * kPageSize);
+            i = j + 1;
+        }
+        released = upto;
+    };
+
     auto worker = [&] {
         try {
             XtsCipher xts(keys.xts_key.view(), XtsCipher::Mode::Decrypt);
@@ -177,7 +205,8 @@ void decrypt_memory(const CoreFile& dump, const Keys& keys, const VmcoreLayout& 
                     std::uint8_t* page = buf.data() + k * kPageSize;
                     const std::uint8_t* in = k * kPageSize < in_len ? dump.bytes().data() + in_off + k * kPageSize : page;
                     const PageResult r = produce_page(idx, b, ch.first_page + k, keys, xts, in, page);
-                    hole[k] = r == PageResult::Hole || format::is_all_zero(page, kPageSize);
+                    // A stream has no holes: only a file needs to know which pages are zero.
+                    hole[k] = r == PageResult::Hole || (!stream && format::is_all_zero(page, kPageSize));
                 }
                 // Zero runs of 64 KiB and more stay holes; shorter ones are
                 // written as zeros (fewer writes, a less fragmented file).
@@ -203,8 +232,8 @@ void decrypt_memory(const CoreFile& dump, const Keys& keys, const VmcoreLayout& 
                 }
                 // Start writeback now, so the final fsync has little left to do.
                 if (!stream) out.start_writeback(base, ch.pages * kPageSize);
-                dump.release(in_off, in_len);
-                idx.release_components(b.paddr + ch.first_page * kPageSize, b.paddr + (ch.first_page + ch.pages) * kPageSize);
+                finished[ci].store(true);
+                release_finished(false);
                 done_bytes.fetch_add(ch.pages * kPageSize);
                 if (stream) {
                     // Hand the buffer to the writer; take a recycled one back
@@ -292,6 +321,7 @@ void decrypt_memory(const CoreFile& dump, const Keys& keys, const VmcoreLayout& 
         cv.notify_all();
     }
     for (auto& t : pool) t.join();
+    release_finished(true);
     if (error) std::rethrow_exception(error);
     check_interrupted();
     report();
