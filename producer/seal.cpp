@@ -89,18 +89,31 @@ struct Worker {
         }
     }
 
-    // Writes the batch's memory (zero pages stay holes) and its components.
+    // Writes the batch's memory and its components. Runs of 16 zero pages
+    // (64 KiB) and more stay holes; shorter ones are written (export_page
+    // zeroed them), so the file gets few large writes, not one per data run.
     void write_positional(format::OutputFile& out, const format::QemuLayout& layout, bool pv) const {
+        constexpr std::size_t kMinHolePages = 16;
         const std::uint64_t base = layout.file_offset_of(batch.paddr);
+        auto zero_run_end = [&](std::size_t k) {
+            while (k < batch.pages && info[k].kind == PageKind::Zero) ++k;
+            return k;
+        };
         std::size_t i = 0;
         while (i < batch.pages) {
-            if (info[i].kind == PageKind::Zero) {
-                ++i;
+            const std::size_t z = zero_run_end(i);
+            if (z - i >= kMinHolePages || z == batch.pages) {
+                i = z;
                 continue;
             }
-            std::size_t j = i;
-            while (j < batch.pages && info[j].kind != PageKind::Zero) ++j;
+            std::size_t j = z;  // extend the write over zero runs too short to be holes
+            while (j < batch.pages) {
+                const std::size_t zj = zero_run_end(j);
+                if (zj > j && (zj - j >= kMinHolePages || zj == batch.pages)) break;
+                j = zj > j ? zj : j + 1;
+            }
             out.pwrite_all(format::Bytes(data.data() + i * kPageSize, (j - i) * kPageSize), base + i * kPageSize);
+            out.start_writeback(base + i * kPageSize, (j - i) * kPageSize);
             i = j;
         }
         if (pv)
