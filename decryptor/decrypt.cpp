@@ -103,6 +103,7 @@ namespace {
 constexpr std::uint64_t kChunkPages = 256;   // 1 MiB per work item
 constexpr std::uint64_t kMinHolePages = 16;  // shorter zero runs are written
 constexpr std::size_t kReleaseBatch = 8;      // chunks dropped from the resident set at once
+constexpr std::size_t kMaxUnreleased = 16;    // beyond this, a chunk is dropped on its own
 
 struct Chunk {
     std::size_t block;        // index into blocks (sorted)
@@ -154,6 +155,7 @@ void decrypt_memory(const CoreFile& dump, const Keys& keys, const VmcoreLayout& 
     std::vector<std::atomic<bool>> finished(chunks.size());
     std::mutex release_mu;
     std::size_t released = 0;
+    std::atomic<std::size_t> released_hint{0};  // `released`, readable without the lock
     auto release_finished = [&](bool all) {
         std::unique_lock lk(release_mu, std::defer_lock);
         if (all) lk.lock();
@@ -173,6 +175,7 @@ void decrypt_memory(const CoreFile& dump, const Keys& keys, const VmcoreLayout& 
             i = j + 1;
         }
         released = upto;
+        released_hint.store(upto);
     };
 
     auto worker = [&] {
@@ -233,6 +236,13 @@ void decrypt_memory(const CoreFile& dump, const Keys& keys, const VmcoreLayout& 
                 // Start writeback now, so the final fsync has little left to do.
                 if (!stream) out.start_writeback(base, ch.pages * kPageSize);
                 finished[ci].store(true);
+                if (ci >= released_hint.load() + kMaxUnreleased) {
+                    // An earlier chunk is still in progress (a worker stalled in
+                    // a write): do not let the finished ones pile up behind it.
+                    dump.release(in_off, in_len);
+                    idx.release_components(b.paddr + ch.first_page * kPageSize,
+                                           b.paddr + (ch.first_page + ch.pages) * kPageSize);
+                }
                 release_finished(false);
                 done_bytes.fetch_add(ch.pages * kPageSize);
                 if (stream) {
