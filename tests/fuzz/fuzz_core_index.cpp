@@ -9,17 +9,12 @@
 
 #include "decryptor/dump.hpp"
 #include "format/core_file.hpp"
+#include "fuzz/fuzz_common.hpp"
 #include "format/pv.hpp"
 
 namespace {
 
-template <class F>
-void expect_clean(F&& f) {
-    try {
-        f();
-    } catch (const pvdump::Error&) {
-    }
-}
+using fuzzing::expect_clean;
 
 }  // namespace
 

@@ -19,17 +19,12 @@
 #include "decryptor/dump.hpp"
 #include "decryptor/kernel_log.hpp"
 #include "format/core_file.hpp"
+#include "fuzz/fuzz_common.hpp"
 #include "fuzz/fuzz_key.hpp"
 
 namespace {
 
-template <class F>
-void expect_clean(F&& f) {
-    try {
-        f();
-    } catch (const pvdump::Error&) {
-    }
-}
+using fuzzing::expect_clean;
 
 const std::string& work_dir() {
     static const std::string dir = [] {
@@ -73,16 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         });
         expect_clean([&] {
             auto mem = decryptor::sealed_memory(f, keys);
-            std::vector<std::uint8_t> page(4096 + 8);
-            for (const LoadSegment& l : f.loads()) {
-                // A few pages of each block, and reads that straddle page ends.
-                for (std::uint64_t off = 0; off < l.memsz && off < 16 * 4096; off += 4096 - 3) {
-                    std::uint64_t at;
-                    if (add_overflows(l.paddr, off, at)) break;
-                    if (mem->contains(at, page.size())) mem->read(at, page);
-                    else expect_clean([&] { mem->read(at, std::span<std::uint8_t>(page.data(), 8)); });
-                }
-            }
+            fuzzing::probe_memory(*mem, f.loads(), 16, 3, 8);
             (void)decryptor::find_vmcoreinfo(*mem);
         });
     });

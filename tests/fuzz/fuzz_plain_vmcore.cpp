@@ -8,16 +8,11 @@
 
 #include "decryptor/kernel_log.hpp"
 #include "format/core_file.hpp"
+#include "fuzz/fuzz_common.hpp"
 
 namespace {
 
-template <class F>
-void expect_clean(F&& f) {
-    try {
-        f();
-    } catch (const pvdump::Error&) {
-    }
-}
+using fuzzing::expect_clean;
 
 }  // namespace
 
@@ -28,15 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         CoreFile f = CoreFile::parse(Bytes(data, size), "fuzz");
         expect_clean([&] { (void)f.cpus(); });
         auto mem = f.plain_memory();
-        std::vector<std::uint8_t> buf(4096 + 16);
-        for (const LoadSegment& l : f.loads()) {
-            for (std::uint64_t off = 0; off < l.memsz && off < 8 * 4096; off += 4096 - 5) {
-                std::uint64_t at;
-                if (add_overflows(l.paddr, off, at)) break;
-                if (mem->contains(at, buf.size())) mem->read(at, buf);
-                else expect_clean([&] { mem->read(at, std::span<std::uint8_t>(buf.data(), 16)); });
-            }
-        }
+        fuzzing::probe_memory(*mem, f.loads(), 8, 5, 16);
         // The note in the file and the one the guest publishes in memory.
         std::vector<std::optional<std::string>> texts{f.vmcoreinfo_note(), decryptor::find_vmcoreinfo(*mem)};
         for (const auto& text : texts) {
