@@ -118,7 +118,7 @@ struct Outcome {
 };
 
 Outcome decrypt_in_process(const std::string& in, const std::string& out, bool force = false) {
-    static const SecretBytes cck = decryptor::load_cck(data("cck.bin"));
+    static const SecretBytes cck = decryptor::load_cck(key("cck.bin"));
     decryptor::DecryptRequest req;
     req.dump_path = in;
     req.output_path = out;
@@ -132,7 +132,7 @@ Outcome decrypt_in_process(const std::string& in, const std::string& out, bool f
     }
 }
 
-std::string pvdecrypt_cmd(const std::string& in, const std::string& out, const std::string& key = data("cck.bin")) {
+std::string pvdecrypt_cmd(const std::string& in, const std::string& out, const std::string& key = key("cck.bin")) {
     return bin("pvdecrypt") + " '" + in + "' -k '" + key + "' -o '" + out + "'";
 }
 
@@ -427,7 +427,7 @@ TEST_CASE("every corrupted region of a sealed dump fails with its exit code and 
         }
         // pvinspect reads the same broken file without crashing or an internal error.
         if (std::getenv("PVDUMP_INSPECT_ALL") || c.cli) {
-            for (const std::string& sub : std::vector<std::string>{"info", "verify -k " + data("cck.bin")}) {
+            for (const std::string& sub : std::vector<std::string>{"info", "verify -k " + key("cck.bin")}) {
                 auto r = run(bin("pvinspect") + " " + sub + " '" + in + "'");
                 CAPTURE(sub);
                 CAPTURE(r.err);
@@ -501,7 +501,7 @@ TEST_CASE("SIGINT or SIGTERM in the middle of decryption leaves no output and no
         const std::string dir = tmp / ("out" + std::to_string(sig));
         std::filesystem::create_directory(dir);
         const std::string out = dir + "/out.vmcore";
-        std::vector<std::string> args = {bin("pvdecrypt"), in, "-k", data("cck.bin"), "-o", out, "-j", "1", "-q"};
+        std::vector<std::string> args = {bin("pvdecrypt"), in, "-k", key("cck.bin"), "-o", out, "-j", "1", "-q"};
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
         argv.push_back(nullptr);
@@ -599,7 +599,7 @@ TEST_CASE("key hygiene: bad CCK files, loose modes, no key material in any outpu
     const std::string in_sha = file_sha(in);
     struct stat in_before {};
     REQUIRE(stat(in.c_str(), &in_before) == 0);
-    const Buf cck = slurp(data("cck.bin"));
+    const Buf cck = slurp(key("cck.bin"));
 
     SUBCASE("a CCK file that is not exactly 32 bytes is a usage error (exit 2)") {
         for (std::size_t n : {0u, 16u, 31u, 33u, 64u}) {
@@ -621,12 +621,12 @@ TEST_CASE("key hygiene: bad CCK files, loose modes, no key material in any outpu
         CHECK(!std::filesystem::exists(tmp / "out.vmcore"));
     }
     SUBCASE("a group- or world-readable CCK gets a warning, and still works") {
-        const std::string key = tmp / "loose.key";
-        std::filesystem::copy_file(data("cck.bin"), key);
-        chmod(key.c_str(), 0644);
-        auto r = run(pvdecrypt_cmd(in, tmp / "out.vmcore", key));
+        const std::string loose = tmp / "loose.key";
+        std::filesystem::copy_file(key("cck.bin"), loose);
+        chmod(loose.c_str(), 0644);
+        auto r = run(pvdecrypt_cmd(in, tmp / "out.vmcore", loose));
         CHECK(r.exit_code == 0);
-        CHECK(r.err.find("warning: the key file '" + key + "' is readable by group or others") != std::string::npos);
+        CHECK(r.err.find("warning: the key file '" + loose + "' is readable by group or others") != std::string::npos);
         std::filesystem::remove(tmp / "out.vmcore");
         r = run(pvdecrypt_cmd(in, tmp / "out.vmcore"));  // cck.bin is 0600
         CHECK(r.exit_code == 0);
@@ -650,11 +650,11 @@ TEST_CASE("key hygiene: bad CCK files, loose modes, no key material in any outpu
         tampered[basic().compl_off + 100] ^= 1;
         const std::string bad = tmp / "bad.pvdump";
         std::ofstream(bad, std::ios::binary).write(reinterpret_cast<const char*>(tampered.data()), std::streamsize(tampered.size()));
-        const std::string k = " -k " + data("cck.bin"), inspect = bin("pvinspect");
+        const std::string k = " -k " + key("cck.bin"), inspect = bin("pvinspect");
         std::vector<std::string> cmds = {
             pvdecrypt_cmd(in, tmp / "o1") + " --progress",
             pvdecrypt_cmd(in, "-"),
-            pvdecrypt_cmd(in, tmp / "o2", data("wrong-cck.bin")),
+            pvdecrypt_cmd(in, tmp / "o2", key("wrong-cck.bin")),
             pvdecrypt_cmd(bad, tmp / "o3"),
             pvdecrypt_cmd(data("overlap-osii.pvdump"), tmp / "o4"),
             pvdecrypt_cmd(data("corrupt-cpu-tag.pvdump"), tmp / "o5"),
@@ -666,16 +666,16 @@ TEST_CASE("key hygiene: bad CCK files, loose modes, no key material in any outpu
                     cmds.push_back(inspect + " " + sub + key + json + " " + in);
                     cmds.push_back(inspect + " " + sub + key + json + " " + bad);
                 }
-            cmds.push_back(inspect + " verify -k " + data("wrong-cck.bin") + " " + in);
+            cmds.push_back(inspect + " verify -k " + key("wrong-cck.bin") + " " + in);
         } else {
             MESSAGE("pvinspect not built: only pvdecrypt checked");
         }
         const std::string seal = bin("pvseal");
         if (std::filesystem::exists(seal)) {
-            const std::string sk = " --cck " + data("cck.bin");
+            const std::string sk = " --cck " + key("cck.bin");
             cmds.push_back(seal + " --generate 1M --seed 3 --progress" + sk + " -o " + (tmp / "s1.pvdump"));
             cmds.push_back(seal + " --generate 1M --seed 4" + sk + " -o -");
-            cmds.push_back(seal + " --generate 1M --cck " + data("wrong-cck.bin") + " -o " + (tmp / "s1.pvdump"));
+            cmds.push_back(seal + " --generate 1M --cck " + key("wrong-cck.bin") + " -o " + (tmp / "s1.pvdump"));
         }
         for (const auto& c : cmds) {
             CAPTURE(c);

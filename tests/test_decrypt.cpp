@@ -323,7 +323,7 @@ TEST_CASE("output is identical whatever the thread count, and streamed") {
     }
     CHECK(outs[0] == outs[1]);
     CHECK(outs[0] == outs[2]);
-    auto r = run(bin("pvdecrypt") + " " + data("overlap-osii.pvdump") + " -k " + data("cck.bin") + " -o - -j 2");
+    auto r = run(bin("pvdecrypt") + " " + data("overlap-osii.pvdump") + " -k " + key("cck.bin") + " -o - -j 2");
     CHECK(r.exit_code == 0);
     CHECK(std::vector<std::uint8_t>(r.out.begin(), r.out.end()) == outs[0]);
 }
@@ -380,7 +380,7 @@ TEST_CASE("long runs of zero pages become holes; isolated ones are written as ze
     }
     std::memset(raw.data() + 4096, 0, 4096);
     { std::ofstream(tmp / "guest.raw", std::ios::binary).write(reinterpret_cast<const char*>(raw.data()), std::streamsize(raw.size())); }
-    std::filesystem::copy_file(data("cck.bin"), tmp / "k");
+    std::filesystem::copy_file(key("cck.bin"), tmp / "k");
     std::filesystem::permissions(tmp / "k", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     auto seal = run(bin("pvseal") + " --guest " + (tmp / "guest.raw") + " --cpus 1 --cck " + (tmp / "k") + " -o " + (tmp / "g.pvdump") + " -q");
     REQUIRE(seal.exit_code == 0);

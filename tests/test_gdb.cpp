@@ -53,7 +53,7 @@ TEST_CASE("gdb-multiarch loads the decrypted vmcore and shows every CPU's decryp
     auto j = vector_json("overlap-osii");
     TempDir tmp;
     const std::string core = tmp / "core";
-    auto dec = run(bin("pvdecrypt") + " " + data("overlap-osii.pvdump") + " -k " + data("cck.bin") + " -o " + core);
+    auto dec = run(bin("pvdecrypt") + " " + data("overlap-osii.pvdump") + " -k " + key("cck.bin") + " -o " + core);
     REQUIRE(dec.exit_code == 0);
 
     const std::size_t ncpu = j["cpus"].size();

@@ -36,7 +36,7 @@ const char* const kVectors[] = {"basic",
 
 std::string pvinspect(const std::string& args) { return bin("pvinspect") + " " + args; }
 std::string q(const std::string& path) { return "'" + path + "'"; }
-std::string cck_arg() { return " --key " + q(data("cck.bin")); }
+std::string cck_arg() { return " --key " + q(key("cck.bin")); }
 
 testjson::Value parse_json(const RunResult& r) {
     INFO("stdout: " << r.out << "\nstderr: " << r.err);
@@ -112,7 +112,7 @@ std::array<std::uint8_t, 16> special(std::uint8_t byte15, std::uint8_t byte14 = 
     return c;
 }
 
-SecretBytes test_cck() { return decryptor::load_cck(data("cck.bin")); }
+SecretBytes test_cck() { return decryptor::load_cck(key("cck.bin")); }
 
 // A generated guest sealed by pvseal's library.
 std::string seal_generated(const TempDir& tmp, const std::string& name, bool dump_allowed,
@@ -416,7 +416,7 @@ TEST_CASE("verify finds each fault planted in the corrupt vectors") {
 }
 
 TEST_CASE("verify with the wrong key fails authentication (exit 5)") {
-    const RunResult r = run(pvinspect("verify " + q(data("basic.pvdump")) + " --key " + q(data("wrong-cck.bin"))));
+    const RunResult r = run(pvinspect("verify " + q(data("basic.pvdump")) + " --key " + q(key("wrong-cck.bin"))));
     CHECK(r.exit_code == 5);
     CHECK(r.err.find("pv_compl") != std::string::npos);
     CHECK(r.err.find("authentication") != std::string::npos);
@@ -512,7 +512,7 @@ TEST_CASE("verify warns (exit 7) about an XTS key with equal halves and a replay
 
 TEST_CASE("keys: exactly 32 bytes, loose permissions warned about, key material never printed") {
     TempDir tmp;
-    std::filesystem::copy_file(data("cck.bin"), tmp / "loose.bin");
+    std::filesystem::copy_file(key("cck.bin"), tmp / "loose.bin");
     chmod((tmp / "loose.bin").c_str(), 0644);
     const RunResult l = run(pvinspect("verify " + q(data("basic.pvdump")) + " --key " + q(tmp / "loose.bin")));
     CHECK(l.exit_code == 0);
@@ -524,7 +524,7 @@ TEST_CASE("keys: exactly 32 bytes, loose permissions warned about, key material 
     CHECK(s.err.find("exactly 32 bytes") != std::string::npos);
 
     const auto j = vector_json("basic");
-    const std::string cck_hex = to_hex(read_file(data("cck.bin")));
+    const std::string cck_hex = to_hex(read_file(key("cck.bin")));
     for (const char* cmd : {"verify", "cpus", "dmesg"}) {
         for (const char* fmt : {"", " --json"}) {
             CAPTURE(cmd);

@@ -31,7 +31,7 @@ using namespace testutil;
 
 namespace {
 
-SecretBytes test_cck() { return decryptor::load_cck(data("cck.bin")); }
+SecretBytes test_cck() { return decryptor::load_cck(key("cck.bin")); }
 
 SealOptions opts(const std::string& out, const std::string& det = "test") {
     SealOptions o;
@@ -223,7 +223,7 @@ TEST_CASE("Ultravisor: completion data opens with the CCK; XTS key halves differ
         REQUIRE(gcm_open(dump_key.view(), c.iv, c.aad, c.ciphertext, c.tag, plain.mut()));
         for (std::size_t k = 80; k < kComplCtSize; ++k) CHECK(plain.data()[k] == 0);
     }
-    SecretBytes wrong = decryptor::load_cck(data("wrong-cck.bin"));
+    SecretBytes wrong = decryptor::load_cck(key("wrong-cck.bin"));
     SeededRandom rng("uv");
     Ultravisor uv(cck.view(), rng);
     REQUIRE(uv.dump_init());
@@ -605,7 +605,7 @@ TEST_CASE("pvseal: memory use does not grow with the guest (streamed 64 MiB vs 1
     TempDir d;
     auto peak = [&](const char* size) {
         int status = 0;
-        const long kib = child_maxrss_kib({tool, "--generate", size, "--cck", data("cck.bin"), "-o", "-", "--quiet",
+        const long kib = child_maxrss_kib({tool, "--generate", size, "--cck", key("cck.bin"), "-o", "-", "--quiet",
                                            "--threads", "2", "--deterministic", "m"},
                                           status, "/dev/null");
         CHECK(WIFEXITED(status));

@@ -30,7 +30,7 @@ expect "truncated: the error on stderr" grep -q "^pvinspect: error: .*runs past 
 
 # verify: 0 clean (notes allowed), 5 auth, 6 errors, 4 format.
 while read -r v rc; do
-    "$P" verify "$D/$v.pvdump" --key "$D/cck.bin" >"$T/out" 2>"$T/err"; check "verify $v" "$rc" $?
+    "$P" verify "$D/$v.pvdump" --key "$KEYS/cck.bin" >"$T/out" 2>"$T/err"; check "verify $v" "$rc" $?
 done <<'LIST'
 basic 0
 overlap-osii 0
@@ -41,26 +41,26 @@ corrupt-state-reserved 6
 corrupt-state-zero-shared 6
 corrupt-truncate 4
 LIST
-"$P" verify "$D/corrupt-state-reserved.pvdump" --key "$D/cck.bin" >"$T/out" 2>&1
+"$P" verify "$D/corrupt-state-reserved.pvdump" --key "$KEYS/cck.bin" >"$T/out" 2>&1
 expect "verify names the page 0x91000" grep -q "^error   state-invalid  *0x91000 " "$T/out"
 expect "verify ends with a summary line" sh -c "tail -1 '$T/out' | grep -q '^verify: errors: 1 error'"
-"$P" verify "$D/basic.pvdump" --key "$D/wrong-cck.bin" >/dev/null 2>"$T/err"; check "verify with the wrong key" 5 $?
+"$P" verify "$D/basic.pvdump" --key "$KEYS/wrong-cck.bin" >/dev/null 2>"$T/err"; check "verify with the wrong key" 5 $?
 
 # cpus and dmesg.
-"$P" cpus "$D/overlap-osii.pvdump" --key "$D/cck.bin" >"$T/out" 2>"$T/err"; check "cpus overlap-osii" 0 $?
+"$P" cpus "$D/overlap-osii.pvdump" --key "$KEYS/cck.bin" >"$T/out" 2>"$T/err"; check "cpus overlap-osii" 0 $?
 expect "cpus marks CPU 1 has_osii" grep -q "^CPU 1: has_osii set" "$T/out"
 "$P" cpus "$D/basic.pvdump" >/dev/null 2>"$T/err"; check "cpus on a PV dump without --key" 2 $?
-"$P" dmesg "$D/basic.pvdump" --key "$D/cck.bin" >"$T/out" 2>"$T/err"; check "dmesg without VMCOREINFO" 4 $?
+"$P" dmesg "$D/basic.pvdump" --key "$KEYS/cck.bin" >"$T/out" 2>"$T/err"; check "dmesg without VMCOREINFO" 4 $?
 expect "dmesg: nothing on stdout when it fails" test ! -s "$T/out"
 
 # --json documents, also on failure.
 "$P" info --json "$D/basic.pvdump" >"$T/out" 2>/dev/null; check "info --json" 0 $?
 expect "info --json is a JSON object" sh -c "head -c1 '$T/out' | grep -q '{'"
-"$P" verify --json "$D/corrupt-compl-tag.pvdump" --key "$D/cck.bin" >"$T/out" 2>/dev/null; check "verify --json auth failure" 5 $?
+"$P" verify --json "$D/corrupt-compl-tag.pvdump" --key "$KEYS/cck.bin" >"$T/out" 2>/dev/null; check "verify --json auth failure" 5 $?
 expect "the failure is a JSON error document" grep -q '"error": {' "$T/out"
 if command -v python3 >/dev/null; then
     for f in info verify cpus; do
-        "$P" $f --json "$D/overlap-osii.pvdump" $( [ $f = info ] || echo --key "$D/cck.bin") >"$T/$f.json" 2>/dev/null
+        "$P" $f --json "$D/overlap-osii.pvdump" $( [ $f = info ] || echo --key "$KEYS/cck.bin") >"$T/$f.json" 2>/dev/null
         expect "$f --json parses" python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$T/$f.json"
     done
 fi

@@ -2,6 +2,7 @@
 # dir, removed on exit, and the check/expect/finish helpers.
 # The sourcing script sets B (build dir) and NAME (for the scratch dir) first.
 T=$(mktemp -d "$B/tmp-cli-$NAME-XXXXXX")
+KEYS=$B/test-keys  # tests/data's keys, mode 0600 (copied at configure time)
 trap 'rm -rf "$T"' EXIT
 fails=0
 passes=0

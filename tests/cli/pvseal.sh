@@ -31,7 +31,7 @@ expect "dump is mode 600" test "$(stat -c %a "$T/g.pvdump")" = 600
 "$SEAL" --generate 8M --cck "$T/k.cck" -o - --deterministic cli >"$T/stream" 2>/dev/null; check "stream to stdout" 0 $?
 expect "stream == file (deterministic)" cmp -s "$T/stream" "$T/g.pvdump"
 
-"$SEAL" --guest "$D/basic.plain" --cpus 2 --cck "$D/cck.bin" -o "$T/b.pvdump" --quiet 2>"$T/err"; check "seal basic.plain" 0 $?
+"$SEAL" --guest "$D/basic.plain" --cpus 2 --cck "$KEYS/cck.bin" -o "$T/b.pvdump" --quiet 2>"$T/err"; check "seal basic.plain" 0 $?
 expect "--quiet prints nothing" test ! -s "$T/err"
 expect "basic layout size" test "$(stat -c %s "$T/b.pvdump")" = 4217099
 "$SEAL" --guest "$T/g.vmcore" --cck "$T/k.cck" -o "$T/r.pvdump" --quiet; check "seal a plain vmcore" 0 $?

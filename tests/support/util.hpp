@@ -18,6 +18,8 @@
 namespace testutil {
 
 inline std::string data(const std::string& name) { return std::string(PVDUMP_TEST_DATA) + "/" + name; }
+// tests/data's keys copied with mode 0600 at configure time (git keeps 0644).
+inline std::string key(const std::string& name) { return std::string(PVDUMP_TEST_KEYS) + "/" + name; }
 inline std::string bin(const std::string& name) { return std::string(PVDUMP_BIN_DIR) + "/" + name; }
 
 inline std::vector<std::uint8_t> read_file(const std::string& path) {
