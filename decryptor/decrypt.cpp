@@ -182,6 +182,15 @@ void decrypt_memory(const CoreFile& dump, const Keys& keys, const VmcoreLayout& 
         released_hint.store(upto);
     };
 
+    // The first error wins; everyone stops and wakes up to see it.
+    auto record_error = [&] {
+        std::lock_guard lk(mu);
+        if (!error) error = std::current_exception();
+        stop.store(true);
+        writer_cv.notify_all();
+        window_cv.notify_all();
+    };
+
     auto worker = [&] {
         try {
             XtsCipher xts(keys.xts_key.view(), XtsCipher::Mode::Decrypt);
@@ -271,11 +280,7 @@ void decrypt_memory(const CoreFile& dump, const Keys& keys, const VmcoreLayout& 
                 }
             }
         } catch (...) {
-            std::lock_guard lk(mu);
-            if (!error) error = std::current_exception();
-            stop.store(true);
-            writer_cv.notify_all();
-            window_cv.notify_all();
+            record_error();
         }
     };
 
@@ -336,11 +341,7 @@ void decrypt_memory(const CoreFile& dump, const Keys& keys, const VmcoreLayout& 
             }
         }
     } catch (...) {
-        std::lock_guard lk(mu);
-        if (!error) error = std::current_exception();
-        stop.store(true);
-        writer_cv.notify_all();
-        window_cv.notify_all();
+        record_error();
     }
     for (auto& t : pool) t.join();
     release_finished(true);
