@@ -83,18 +83,30 @@ SecretBytes derive_dump_key(Bytes cck, Bytes seed) {
 }
 
 // ---- GCM --------------------------------------------------------------------
-bool gcm_open(Bytes key, Bytes iv, Bytes aad, Bytes ciphertext, Bytes tag, MutableBytes plaintext) {
-    if (key.size() != 32 || iv.size() != kGcmIvSize || tag.size() != kGcmTagSize ||
-        plaintext.size() != ciphertext.size())
-        fail(ErrorCode::Internal, "gcm_open: bad argument sizes");
+namespace {
+
+// A context with key, IV and AAD set, ready for the payload in either direction.
+CipherCtx gcm_begin(const char* what, Bytes key, Bytes iv, Bytes aad, Bytes tag, std::size_t in_size,
+                    std::size_t out_size, bool encrypt) {
+    if (key.size() != 32 || iv.size() != kGcmIvSize || tag.size() != kGcmTagSize || in_size != out_size)
+        fail(ErrorCode::Internal, std::string(what) + ": bad argument sizes");
     auto ctx = new_ctx();
+    const int enc = encrypt ? 1 : 0;
     int len = 0;
-    if (EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
+    if (EVP_CipherInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr, enc) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, as_int(iv.size()), nullptr) != 1 ||
-        EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, key.data(), iv.data()) != 1)
+        EVP_CipherInit_ex(ctx.get(), nullptr, nullptr, key.data(), iv.data(), enc) != 1)
         openssl_fail("GCM init");
-    if (!aad.empty() && EVP_DecryptUpdate(ctx.get(), nullptr, &len, aad.data(), as_int(aad.size())) != 1)
+    if (!aad.empty() && EVP_CipherUpdate(ctx.get(), nullptr, &len, aad.data(), as_int(aad.size())) != 1)
         openssl_fail("GCM aad");
+    return ctx;
+}
+
+}  // namespace
+
+bool gcm_open(Bytes key, Bytes iv, Bytes aad, Bytes ciphertext, Bytes tag, MutableBytes plaintext) {
+    auto ctx = gcm_begin("gcm_open", key, iv, aad, tag, ciphertext.size(), plaintext.size(), false);
+    int len = 0;
     if (EVP_DecryptUpdate(ctx.get(), plaintext.data(), &len, ciphertext.data(), as_int(ciphertext.size())) != 1)
         openssl_fail("GCM decrypt");
     if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, as_int(tag.size()),
@@ -110,17 +122,8 @@ bool gcm_open(Bytes key, Bytes iv, Bytes aad, Bytes ciphertext, Bytes tag, Mutab
 }
 
 void gcm_seal(Bytes key, Bytes iv, Bytes aad, Bytes plaintext, MutableBytes ciphertext, MutableBytes tag) {
-    if (key.size() != 32 || iv.size() != kGcmIvSize || tag.size() != kGcmTagSize ||
-        plaintext.size() != ciphertext.size())
-        fail(ErrorCode::Internal, "gcm_seal: bad argument sizes");
-    auto ctx = new_ctx();
+    auto ctx = gcm_begin("gcm_seal", key, iv, aad, tag, plaintext.size(), ciphertext.size(), true);
     int len = 0;
-    if (EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, as_int(iv.size()), nullptr) != 1 ||
-        EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, key.data(), iv.data()) != 1)
-        openssl_fail("GCM init");
-    if (!aad.empty() && EVP_EncryptUpdate(ctx.get(), nullptr, &len, aad.data(), as_int(aad.size())) != 1)
-        openssl_fail("GCM aad");
     if (EVP_EncryptUpdate(ctx.get(), ciphertext.data(), &len, plaintext.data(), as_int(plaintext.size())) != 1)
         openssl_fail("GCM encrypt");
     int fin = 0;
