@@ -100,7 +100,6 @@ int main(int argc, char** argv) {
 
         format::SecretBytes cck = tools::load_key("pvseal", cck_path);
 
-        format::install_interrupt_handlers();
         tools::Progress bar("pvseal", tools::progress_mode(progress, quiet));
         producer::SealOptions o;
         o.output_path = output;

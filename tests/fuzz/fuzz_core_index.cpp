@@ -12,11 +12,7 @@
 #include "fuzz/fuzz_common.hpp"
 #include "format/pv.hpp"
 
-namespace {
-
 using fuzzing::expect_clean;
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace pvdump;

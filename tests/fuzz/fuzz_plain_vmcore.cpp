@@ -10,11 +10,7 @@
 #include "format/core_file.hpp"
 #include "fuzz/fuzz_common.hpp"
 
-namespace {
-
 using fuzzing::expect_clean;
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace pvdump;
