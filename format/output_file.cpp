@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -64,6 +65,29 @@ std::string base_of(const std::string& path) {
     return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// Creates `.NAME.tmp-XXXXXX` (mode 0600) beside `path`; returns its fd.
+int make_named_temp(const std::string& path, std::string& temp) {
+    std::string tmpl = dir_of(path) + "/." + base_of(path) + ".tmp-XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    // mkstemp creates the file 0600 (owner only).
+    int fd = mkostemp(buf.data(), O_CLOEXEC);
+    if (fd < 0) io_fail("cannot create a temporary file next to", path, errno);
+    temp = buf.data();
+    return fd;
+}
+
+// Gives the unnamed (O_TMPFILE) file open as `fd` the name `path`, which must
+// not exist. Through /proc/self/fd, which needs no privilege (AT_EMPTY_PATH
+// needs CAP_DAC_READ_SEARCH). Returns false with errno set.
+bool link_unnamed(int fd, const std::string& path) {
+    const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+    if (linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) == 0) return true;
+    if (errno == ENOENT && access("/proc/self/fd", F_OK) != 0)
+        return linkat(fd, "", AT_FDCWD, path.c_str(), AT_EMPTY_PATH) == 0;
+    return false;
+}
+
 }  // namespace
 
 bool interrupted() { return g_signal.load() != 0; }
@@ -105,13 +129,16 @@ OutputFile::OutputFile(const std::string& path, bool overwrite) : path_(path) {
         }
         if (!overwrite) fail(ErrorCode::Exists, "output '" + path + "' exists (use --force to replace it)");
     }
-    std::string tmpl = dir_of(path) + "/." + base_of(path) + ".tmp-XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    // mkstemp creates the file 0600 (owner only): plaintext never goes wider.
-    fd_ = mkostemp(buf.data(), O_CLOEXEC);
-    if (fd_ < 0) io_fail("cannot create a temporary file next to", path, errno);
-    temp_ = buf.data();
+    // An unnamed file in the target directory (O_TMPFILE): until commit()
+    // links it in, no directory entry exists, so nothing is left behind even
+    // by SIGKILL or a power cut. Mode 0600: plaintext never goes wider.
+    fd_ = ::open(dir_of(path).c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd_ >= 0) return;
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL && errno != ENOSYS)
+        io_fail("cannot create a temporary file next to", path, errno);
+    // The filesystem has no O_TMPFILE (NFS, FUSE, older kernels): a named,
+    // hidden temporary, removed on error and on SIGINT/SIGTERM (not SIGKILL).
+    fd_ = make_named_temp(path, temp_);
     register_temp(temp_);
 }
 
@@ -189,13 +216,39 @@ void OutputFile::commit() {
         return;
     }
     if (fsync(fd_) != 0) io_fail("cannot flush", path_, errno);
+    if (temp_.empty()) {
+        // Unnamed file: link it in. Over an existing target (--force) it is
+        // linked under a hidden name and renamed over the target, so the
+        // target is replaced atomically by a complete file.
+        if (!link_unnamed(fd_, path_)) {
+            if (errno != EEXIST) io_fail("cannot link the output file as", path_, errno);
+            for (int attempt = 0;; ++attempt) {
+                char suffix[32];
+                std::snprintf(suffix, sizeof suffix, ".tmp-%d-%d", int(getpid()), attempt);
+                temp_ = dir_of(path_) + "/." + base_of(path_) + suffix;
+                if (link_unnamed(fd_, temp_)) break;
+                if (errno != EEXIST || attempt > 100) io_fail("cannot link the output file beside", path_, errno);
+            }
+            register_temp(temp_);
+            if (rename(temp_.c_str(), path_.c_str()) != 0) {
+                const int e = errno;
+                unlink(temp_.c_str());
+                unregister_temp(temp_);
+                io_fail("cannot rename the temporary file to", path_, e);
+            }
+            unregister_temp(temp_);
+            temp_.clear();
+        }
+    }
     if (::close(fd_) != 0) {
         fd_ = -1;
         io_fail("cannot close", path_, errno);
     }
     fd_ = -1;
-    if (rename(temp_.c_str(), path_.c_str()) != 0) io_fail("cannot rename the temporary file to", path_, errno);
-    unregister_temp(temp_);
+    if (!temp_.empty()) {
+        if (rename(temp_.c_str(), path_.c_str()) != 0) io_fail("cannot rename the temporary file to", path_, errno);
+        unregister_temp(temp_);
+    }
     committed_ = true;
     // Make the rename itself durable.
     int dfd = ::open(dir_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -1,7 +1,10 @@
-// Output files that never look complete before they are: data goes to a
-// temporary file (mode 0600) in the target directory, which is fsync'ed and
-// renamed over the target only on commit(). Destroying an uncommitted
-// OutputFile removes the temporary. SIGINT/SIGTERM remove it too.
+// Output files that never look complete before they are: data goes to an
+// unnamed file (O_TMPFILE, mode 0600) in the target directory, which is
+// fsync'ed and linked in as the target only on commit(); until then no
+// directory entry exists, so even SIGKILL leaves nothing behind. Where the
+// filesystem has no O_TMPFILE, a hidden named temporary (.NAME.tmp-XXXXXX) is
+// used and renamed on commit; destroying an uncommitted OutputFile removes
+// it, and so do SIGINT/SIGTERM (SIGKILL cannot).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -31,6 +34,8 @@ public:
     bool is_stream() const { return stream_; }
     const std::string& path() const { return path_; }
     int fd() const { return fd_; }
+    // True when the filesystem lacked O_TMPFILE and a named temporary is used.
+    bool uses_named_temp() const { return !temp_.empty() && !committed_; }
 
     // Positional write of all bytes (file only); throws Error(Io) with errno text.
     void pwrite_all(Bytes data, std::uint64_t offset);

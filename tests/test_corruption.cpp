@@ -515,12 +515,7 @@ TEST_CASE("SIGINT or SIGTERM in the middle of decryption leaves no output and no
         bool midway = false;
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
         while (!midway && std::chrono::steady_clock::now() < deadline) {
-            for (auto& e : std::filesystem::directory_iterator(dir)) {
-                struct stat st {};
-                if (e.path().filename().string().find(".tmp-") != std::string::npos &&
-                    stat(e.path().c_str(), &st) == 0 && std::uint64_t(st.st_blocks) * 512 > (32u << 20))
-                    midway = true;
-            }
+            midway = open_bytes_under(pid, dir) > (32u << 20);
             if (!midway) std::this_thread::sleep_for(std::chrono::microseconds(500));
         }
         CHECK(midway);

@@ -86,4 +86,20 @@ inline RunResult run(const std::string& cmd) {
     return r;
 }
 
+// Bytes allocated to the files process `pid` has open under directory `dir`
+// (found through /proc/PID/fd, so unnamed O_TMPFILE files count too).
+inline std::uint64_t open_bytes_under(pid_t pid, const std::string& dir) {
+    std::uint64_t total = 0;
+    std::error_code ec;
+    const std::string canon = std::filesystem::weakly_canonical(dir, ec).string();
+    for (auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+        std::error_code ec2;
+        const std::string target = std::filesystem::read_symlink(e.path(), ec2).string();
+        if (ec2 || target.rfind(canon + "/", 0) != 0) continue;
+        struct stat st {};
+        if (stat(e.path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) total += std::uint64_t(st.st_blocks) * 512;
+    }
+    return total;
+}
+
 }  // namespace testutil
