@@ -1,0 +1,38 @@
+#!/bin/bash
+# Runs Debian's makedumpfile (s390x, under qemu-user) on the real example guest
+# at dump levels 2, 4, 8, 16 and 30 and checks that PageExclusion (through
+# levels_probe) excludes exactly the same page frames, and that the fixture in
+# tests/data/levels/ still says the same (so it can be trusted where qemu is
+# missing).
+# usage: makedumpfile-live.sh LEVELS_PROBE REALGUEST_VMCORE SOURCE_DIR BUILD_DIR
+# Exit 77 (SKIPPED) when qemu-s390x-static or the makedumpfile root is missing.
+set -euo pipefail
+probe=$1 guest=$2 src=$3 build=$4
+root=${PVDUMP_S390X_ROOT:-$build/s390x-root}
+command -v qemu-s390x-static >/dev/null || { echo "SKIPPED: qemu-s390x-static is not installed"; exit 77; }
+command -v python3 >/dev/null || { echo "SKIPPED: python3 is not installed"; exit 77; }
+if [ ! -x "$root/usr/bin/makedumpfile" ]; then
+    echo "SKIPPED: no makedumpfile:s390x in $root (make one with tests/tools/s390x-consumers.sh $root, or set PVDUMP_S390X_ROOT)"
+    exit 77
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+python3 "$src/tests/tools/relayout-vmcore.py" "$guest" "$tmp/guest.vmcore"
+fail=0
+for d in 2 4 8 16 30; do
+    qemu-s390x-static -L "$root" "$root/usr/bin/makedumpfile" -d "$d" --message-level 31 \
+        "$tmp/guest.vmcore" "$tmp/d$d.kdump" > "$tmp/d$d.log" 2>&1 || { cat "$tmp/d$d.log"; exit 1; }
+    python3 "$src/tests/tools/kdump-excluded.py" "$tmp/d$d.kdump" "$tmp/d$d.log" | grep -v '^# dump_level' > "$tmp/mdf$d.txt"
+    rm -f "$tmp/d$d.kdump"
+    "$probe" "$guest" "$d" > "$tmp/ours$d.txt"
+    if ! diff -u "$tmp/mdf$d.txt" "$tmp/ours$d.txt"; then
+        echo "FAIL: -d $d: makedumpfile (-) and PageExclusion (+) differ"
+        fail=1
+    fi
+    if ! diff -u <(grep -v '^# dump_level\|^# makedumpfile' "$src/tests/data/levels/makedumpfile-d$d.txt") "$tmp/mdf$d.txt"; then
+        echo "FAIL: -d $d: tests/data/levels/makedumpfile-d$d.txt (-) no longer matches makedumpfile (+)"
+        fail=1
+    fi
+    echo "-d $d: $(head -1 "$tmp/mdf$d.txt"), $(grep -vc '^#' "$tmp/mdf$d.txt") runs: same"
+done
+exit $fail
