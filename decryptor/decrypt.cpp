@@ -14,10 +14,12 @@
 #include <thread>
 
 #include "decryptor/dump.hpp"
-#include "decryptor/kernel_log.hpp"
-#include "decryptor/pages.hpp"
+#include "guest/s390.hpp"
+#include "analysis/pages.hpp"
 
 namespace pvdump::decryptor {
+namespace detail = analysis::detail;
+using guest::find_vmcoreinfo;
 using namespace format;
 
 namespace {

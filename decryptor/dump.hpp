@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "analysis/cpus.hpp"
+#include "analysis/page_plan.hpp"
 #include "format/core_file.hpp"
 #include "format/crypto.hpp"
 #include "format/memory_view.hpp"
@@ -17,9 +19,14 @@
 
 namespace pvdump::decryptor {
 
-// Loads a CCK file: exactly 32 bytes (Error(Usage) otherwise). Sets
-// `group_readable` when the file's mode lets group or others read it.
-format::SecretBytes load_cck(const std::string& path, bool* group_readable = nullptr);
+// The no-key types the owner's API hands back (analysis/).
+using analysis::CpuRecord;
+using analysis::Finding;
+using analysis::PageCounts;
+using analysis::PagePlan;
+using analysis::Severity;
+using analysis::page_plan;
+using analysis::severity_name;
 
 struct Keys {
     format::SecretBytes dump_key;               // 32 bytes
@@ -35,45 +42,8 @@ struct Keys {
 // key or a tampered completion blob.
 Keys open_keys(const format::CoreFile& dump, format::Bytes cck);
 
-struct CpuRecord {
-    unsigned index;
-    format::CpuState state;       // decrypted: the truth
-    format::CpuState hypervisor;  // the clear notes: the hypervisor's view
-    bool has_osii;
-};
 // Every NT_S390_PV_CPU_DATA, authenticated and decrypted. Error(Auth) names the CPU.
 std::vector<CpuRecord> cpu_states(const format::CoreFile& dump, format::Bytes dump_key);
-
-// ---- page plan / verification ------------------------------------------------
-enum class Severity { Note, Warning, Error };
-const char* severity_name(Severity s);
-
-struct Finding {
-    Severity severity;
-    std::string rule;                  // short stable id, e.g. "state-invalid"
-    std::optional<std::uint64_t> paddr;
-    std::string message;               // one line, names the page and the rule
-};
-
-struct PageCounts {
-    std::uint64_t total = 0, encrypted = 0, zero = 0, shared = 0, mapped = 0, invalid = 0, missing = 0;
-};
-
-struct PagePlan {
-    PageCounts counts;
-    std::vector<Finding> findings;       // capped; see `findings_dropped`
-    std::uint64_t findings_dropped = 0;
-    bool meta_covers_all = true;
-    bool has_error() const;
-    bool has_warning() const;
-};
-// One pass over pv_mem_meta against every PT_LOAD page. With `nonce`, full
-// tweaks are checked for reuse as well (needs the key).
-// `check_zero_content` also reads every zero-flagged page to note those whose
-// bytes are not zero (harmless; pvinspect verify reports it, pvdecrypt skips
-// the extra reads).
-PagePlan page_plan(const format::CoreFile& dump, const std::array<std::uint8_t, 16>* nonce,
-                   std::size_t max_findings = 1000, bool check_zero_content = true);
 
 // Guest memory of a sealed dump, decrypted page by page on demand.
 std::unique_ptr<format::MemoryView> sealed_memory(const format::CoreFile& dump, const Keys& keys);

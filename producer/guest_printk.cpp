@@ -263,16 +263,4 @@ GuestPrintk build_guest_printk(std::uint64_t region_base, std::uint64_t region_s
     return out;
 }
 
-std::vector<std::uint8_t> make_vmcoreinfo_note(std::string_view text) {
-    static constexpr char kName[] = "VMCOREINFO";
-    const std::size_t desc = (text.size() + 3) & ~std::size_t{3};
-    std::vector<std::uint8_t> note(12 + 12 + desc, 0);
-    format::store_be32(note.data(), sizeof kName);
-    format::store_be32(note.data() + 4, std::uint32_t(text.size()));
-    format::store_be32(note.data() + 8, 0);
-    std::copy_n(kName, sizeof kName, note.begin() + 12);
-    std::copy(text.begin(), text.end(), note.begin() + 24);
-    return note;
-}
-
 }  // namespace pvdump::producer

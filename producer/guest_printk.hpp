@@ -16,7 +16,7 @@
 // address of the `prb` pointer inside the region (publish KERNELOFFSET=0).
 //
 // To make the guest's VMCOREINFO findable the way s390 Linux does it, place
-// make_vmcoreinfo_note(text) somewhere in guest memory and store its physical
+// guest::build_vmcoreinfo_note(text) (guest/s390.hpp) somewhere in guest memory and store its physical
 // address as a big-endian u64 at absolute 0xe0c (lowcore vmcore_info).
 #pragma once
 #include <cstdint>
@@ -70,10 +70,5 @@ struct GuestPrintk {
 // block larger than half the data ring).
 GuestPrintk build_guest_printk(std::uint64_t region_base, std::uint64_t region_size,
                                std::span<const PrintkLine> lines, const PrintkConfig& cfg = {});
-
-// A VMCOREINFO ELF note as s390 Linux keeps it in memory: big-endian
-// Elf64_Nhdr (namesz 11, descsz, type 0), "VMCOREINFO\0" padded to 12, the
-// text padded to 4 bytes.
-std::vector<std::uint8_t> make_vmcoreinfo_note(std::string_view text);
 
 }  // namespace pvdump::producer

@@ -10,6 +10,7 @@
 #include "format/crypto.hpp"
 #include "format/mapped_file.hpp"
 #include "format/memory_view.hpp"
+#include "guest/s390.hpp"
 #include "producer/printk_hook.hpp"
 #include "producer/random.hpp"
 
@@ -321,14 +322,14 @@ private:
         put(kGenPrintkAddr, printk.bytes);
 
         std::string info = "OSRELEASE=" + o.osrelease + "\nPAGESIZE=4096\nKERNELOFFSET=0\n" + printk.vmcoreinfo;
-        const std::vector<std::uint8_t> note = build_vmcoreinfo_note(info);
+        const std::vector<std::uint8_t> note = guest::build_vmcoreinfo_note(info);
         if (note.size() > kGenOsInfoAddr + kPageSize - kGenVmcoreinfoAddr + kPageSize)
             fail(ErrorCode::Internal, "generated guest: VMCOREINFO note too large");
         need(kGenVmcoreinfoAddr + 2 * kPageSize, "VMCOREINFO");
         put(kGenVmcoreinfoAddr, note);
-        put(kGenOsInfoAddr, build_os_info(kGenVmcoreinfoAddr, note));
-        put_be64(kLowcoreVmcoreinfoPtr, kGenVmcoreinfoAddr);
-        put_be64(kLowcoreOsInfoPtr, kGenOsInfoAddr);
+        put(kGenOsInfoAddr, guest::build_os_info(kGenVmcoreinfoAddr, note));
+        put_be64(guest::kLowcoreVmcoreInfo, kGenVmcoreinfoAddr);
+        put_be64(guest::kLowcoreOsInfo, kGenOsInfoAddr);
         // Fixed pages must lie in RAM.
         for (auto& [pn, bytes] : fixed_) {
             const std::uint64_t a = pn * kPageSize;
@@ -413,45 +414,6 @@ format::CpuState made_up_cpu(std::uint64_t seed, unsigned cpu, std::uint64_t mem
     s.gssm = rng.next();
     s.gs_epl_a = rng.next();
     return s;
-}
-
-std::uint32_t s390_csum(format::Bytes data) {
-    std::uint64_t sum = 0;
-    std::size_t i = 0;
-    for (; i + 4 <= data.size(); i += 4) sum += format::load_be32(data.data() + i);
-    if (i < data.size()) {
-        std::uint8_t tail[4] = {};
-        std::memcpy(tail, data.data() + i, data.size() - i);
-        sum += format::load_be32(tail);
-    }
-    while (sum >> 32) sum = (sum & 0xffffffffull) + (sum >> 32);
-    return std::uint32_t(sum);
-}
-
-std::vector<std::uint8_t> build_vmcoreinfo_note(const std::string& text) {
-    static constexpr char kName[] = "VMCOREINFO";  // namesz 11 with the NUL
-    const std::size_t namesz = sizeof(kName), name_pad = (namesz + 3) & ~std::size_t(3);
-    const std::size_t desc_pad = (text.size() + 3) & ~std::size_t(3);
-    std::vector<std::uint8_t> n(12 + name_pad + desc_pad, 0);
-    format::store_be32(n.data(), std::uint32_t(namesz));
-    format::store_be32(n.data() + 4, std::uint32_t(text.size()));
-    format::store_be32(n.data() + 8, 0);
-    std::memcpy(n.data() + 12, kName, namesz);
-    std::memcpy(n.data() + 12 + name_pad, text.data(), text.size());
-    return n;
-}
-
-std::vector<std::uint8_t> build_os_info(std::uint64_t vmcoreinfo_addr, format::Bytes note) {
-    std::vector<std::uint8_t> p(kPageSize, 0);
-    std::memcpy(p.data(), "OSINFOSZ", 8);
-    format::store_be16(p.data() + 12, 1);  // version_major
-    format::store_be16(p.data() + 14, 1);  // version_minor
-    // entry[0] (VMCOREINFO) at 32: addr u64, size u64, csum u32 (packed).
-    format::store_be64(p.data() + 32, vmcoreinfo_addr);
-    format::store_be64(p.data() + 40, note.size());
-    format::store_be32(p.data() + 48, s390_csum(note));
-    format::store_be32(p.data() + 8, s390_csum(format::Bytes(p.data() + 12, kPageSize - 12)));
-    return p;
 }
 
 std::uint64_t parse_size(std::string_view text) {

@@ -101,21 +101,11 @@ std::uint32_t made_up_prefix(unsigned cpu);
 format::CpuState made_up_cpu(std::uint64_t seed, unsigned cpu, std::uint64_t memory_end);
 
 // Fixed places in a generated guest.
-inline constexpr std::uint64_t kLowcoreVmcoreinfoPtr = 0xe0c;
-inline constexpr std::uint64_t kLowcoreOsInfoPtr = 0xe18;
 inline constexpr std::uint64_t kGenOsInfoAddr = 0x4000;
 inline constexpr std::uint64_t kGenVmcoreinfoAddr = 0x5000;
 inline constexpr std::uint64_t kGenPrintkAddr = 0x100000;  // 1 MiB
 
-// The s390 os_info page (arch/s390/include/asm/os_info.h, v1.1): magic
-// "OSINFOSZ", checksum over bytes 12..4095, entry 0 = VMCOREINFO (address,
-// size, checksum of the note).
-std::vector<std::uint8_t> build_os_info(std::uint64_t vmcoreinfo_addr, format::Bytes vmcoreinfo_note);
-// An ELF note named VMCOREINFO (type 0) holding `text`.
-std::vector<std::uint8_t> build_vmcoreinfo_note(const std::string& text);
-// The checksum the s390 kernel uses for os_info (csum_partial, the CKSM
-// instruction: 32-bit words summed with end-around carry, short tail zero-padded).
-std::uint32_t s390_csum(format::Bytes data);
+// os_info, the VMCOREINFO note and the lowcore pointers: guest/s390.hpp.
 
 // "4096", "0x1000", "64K", "64M", "1G", "2T", "64MiB": bytes. Error(Usage) otherwise.
 std::uint64_t parse_size(std::string_view text);

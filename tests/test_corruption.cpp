@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "decryptor/dump.hpp"
+#include "tools/cck.hpp"
 #include "fuzz/mini_dump.hpp"
 #include "support/util.hpp"
 
@@ -118,7 +119,7 @@ struct Outcome {
 };
 
 Outcome decrypt_in_process(const std::string& in, const std::string& out, bool force = false) {
-    static const SecretBytes cck = decryptor::load_cck(key("cck.bin"));
+    static const SecretBytes cck = tools::load_cck(key("cck.bin"));
     decryptor::DecryptRequest req;
     req.dump_path = in;
     req.output_path = out;

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "decryptor/dump.hpp"
+#include "tools/cck.hpp"
 #include "support/util.hpp"
 
 using namespace pvdump;
@@ -17,7 +18,7 @@ using namespace testutil;
 
 namespace {
 
-SecretBytes key_file(const std::string& name) { return decryptor::load_cck(data(name)); }
+SecretBytes key_file(const std::string& name) { return tools::load_cck(data(name)); }
 
 void check_cpu(const CpuState& s, const testjson::Value& j) {
     CHECK(s.psw[0] == j["psw"][0].u64());
@@ -139,7 +140,7 @@ TEST_CASE("page states and counts match the vectors") {
         auto j = vector_json(name);
         auto dump = CoreFile::open(data(std::string(name) + ".pvdump"));
         CHECK(pages_string(dump) == j["page_states"].str);
-        auto plan = decryptor::page_plan(dump, nullptr);
+        auto plan = analysis::page_plan(dump, nullptr);
         CHECK(plan.counts.encrypted == j["page_state_counts"]["enc"].u64());
         CHECK(plan.counts.zero == j["page_state_counts"]["zero"].u64());
         CHECK(plan.counts.shared == j["page_state_counts"]["shared"].u64());

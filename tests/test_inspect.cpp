@@ -10,7 +10,10 @@
 #include <fstream>
 
 #include "decryptor/dump.hpp"
-#include "decryptor/inspect.hpp"
+#include "tools/cck.hpp"
+#include "analysis/cpus.hpp"
+#include "analysis/inspect.hpp"
+#include "decryptor/verify.hpp"
 #include "format/crypto.hpp"
 #include "producer/guest_source.hpp"
 #include "producer/seal.hpp"
@@ -112,7 +115,7 @@ std::array<std::uint8_t, 16> special(std::uint8_t byte15, std::uint8_t byte14 = 
     return c;
 }
 
-SecretBytes test_cck() { return decryptor::load_cck(key("cck.bin")); }
+SecretBytes test_cck() { return tools::load_cck(key("cck.bin")); }
 
 // A generated guest sealed by pvseal's library.
 std::string seal_generated(const TempDir& tmp, const std::string& name, bool dump_allowed,
@@ -152,9 +155,9 @@ TEST_CASE("info reports every vector's page-state counts and layout without a ke
         const auto& lay = j["layout"];
         const Counts want = expected_counts(name, j);
 
-        const decryptor::InfoReport r = decryptor::inspect_info(data(std::string(name) + ".pvdump"));
+        const analysis::InfoReport r = analysis::inspect_info(data(std::string(name) + ".pvdump"));
         CHECK_FALSE(r.error);
-        CHECK(r.kind == decryptor::ContainerKind::PvDump);
+        CHECK(r.kind == analysis::ContainerKind::PvDump);
         CHECK(r.cpus == j["cpus"].size());
         CHECK(r.cpus_pv_data == j["cpus"].size());
         CHECK(r.memory_size == j["mem_size"].u64());
@@ -244,10 +247,10 @@ TEST_CASE("info on a truncated dump says what its headers tell, then fails with 
     const std::string path = data("corrupt-truncate.pvdump");
     const std::uint64_t actual = std::filesystem::file_size(path);
 
-    const decryptor::InfoReport r = decryptor::inspect_info(path);
+    const analysis::InfoReport r = analysis::inspect_info(path);
     REQUIRE(r.error);
     CHECK(r.error->find("runs past end of file") != std::string::npos);
-    CHECK(r.kind == decryptor::ContainerKind::PvDump);  // its encrypted CPU notes say so
+    CHECK(r.kind == analysis::ContainerKind::PvDump);  // its encrypted CPU notes say so
     CHECK(r.file_size == actual);
     CHECK(r.described_size == j["layout"]["file_size"].u64());
     CHECK(r.cpus == j["cpus"].size());
@@ -276,9 +279,9 @@ TEST_CASE("info on a truncated dump says what its headers tell, then fails with 
 TEST_CASE("info explains QEMU's fallback when the image did not allow dumping") {
     TempDir tmp;
     const std::string path = seal_generated(tmp, "disallowed.core", false);
-    const decryptor::InfoReport r = decryptor::inspect_info(path);
+    const analysis::InfoReport r = analysis::inspect_info(path);
     CHECK_FALSE(r.error);
-    CHECK(r.kind == decryptor::ContainerKind::DumpDisallowed);
+    CHECK(r.kind == analysis::ContainerKind::DumpDisallowed);
     REQUIRE(r.evidence);
     CHECK_FALSE(r.evidence->lowcore_sane);
     CHECK(r.evidence->random_pages * 2 >= r.evidence->pages_sampled - r.evidence->zero_pages);
@@ -319,8 +322,8 @@ TEST_CASE("info tells plain vmcores from the fallback: a decrypted guest and the
     CHECK(o["explanation"].is_null());
 
     if (have_realguest()) {
-        const decryptor::InfoReport r = decryptor::inspect_info(realguest_path());
-        CHECK(r.kind == decryptor::ContainerKind::PlainVmcore);
+        const analysis::InfoReport r = analysis::inspect_info(realguest_path());
+        CHECK(r.kind == analysis::ContainerKind::PlainVmcore);
         CHECK(r.cpus == 3);
         CHECK(r.memory_size == 256u << 20);
         REQUIRE(r.evidence);
@@ -556,7 +559,7 @@ TEST_CASE("cpus: overlap-osii's CPU 1 is has_osii and its decoy hypervisor view 
     CHECK(c1["differing"].u64() > 0);
     std::map<std::string, const testjson::Value*> f;
     for (const auto& x : c1["fields"].arr) f[x["name"].str] = &x;
-    REQUIRE(f.size() == decryptor::cpu_field_names().size());
+    REQUIRE(f.size() == analysis::cpu_field_names().size());
     const auto& jc = j["cpus"][1];
     // The decrypted values are the vector's, the hypervisor's are the decoys.
     CHECK((*f["psw.addr"])["value"].str == hex_u64(jc["psw"][1].u64()));
@@ -587,7 +590,7 @@ TEST_CASE("cpus: a pvseal has_osii CPU differs exactly where the hypervisor was 
     const CoreFile dump = CoreFile::open(path);
     auto keys = decryptor::open_keys(dump, cck.view());
     const auto records = decryptor::cpu_states(dump, keys.dump_key.view());
-    const auto r = decryptor::compare_cpus(records);
+    const auto r = analysis::compare_cpus(records);
     REQUIRE(r.cpus.size() == 2);
     CHECK(r.cpus[0].differing == 0);
     CHECK(r.cpus[1].has_osii);

@@ -10,15 +10,15 @@
 #include <string>
 #include <vector>
 
-#include "decryptor/kernel_log.hpp"
+#include "analysis/kernel_log.hpp"
 #include "format/core_file.hpp"
 #include "format/bytes.hpp"
 #include "format/error.hpp"
 #include "producer/guest_printk.hpp"
 
 using namespace pvdump;
-using decryptor::LogRecord;
-using decryptor::VmcoreInfo;
+using analysis::LogRecord;
+using analysis::VmcoreInfo;
 
 namespace {
 
@@ -116,9 +116,9 @@ Guest make_guest(std::span<const producer::PrintkLine> lines, const producer::Pr
     const std::uint64_t size = producer::printk_region_size(cfg);
     Guest g{VecMemory(0, kRegion + size + 0x1000), producer::build_guest_printk(kRegion, size, lines, cfg), ""};
     g.vmcoreinfo = "OSRELEASE=6.1.0-test\nPAGESIZE=4096\n" + g.klog.vmcoreinfo_text() + "KERNELOFFSET=0\n";
-    const auto note = producer::make_vmcoreinfo_note(g.vmcoreinfo);
+    const auto note = guest::build_vmcoreinfo_note(g.vmcoreinfo);
     g.mem.put(0x10000, note);
-    g.mem.put64(decryptor::kLowcoreVmcoreInfo, 0x10000);
+    g.mem.put64(guest::kLowcoreVmcoreInfo, 0x10000);
     g.klog.overlay(0, g.mem.bytes());
     return g;
 }
@@ -141,9 +141,9 @@ void check_records(const std::vector<LogRecord>& got, std::span<const producer::
 }
 
 std::vector<LogRecord> read_guest(const Guest& g) {
-    auto text = decryptor::find_vmcoreinfo(g.mem);
+    auto text = guest::find_vmcoreinfo(g.mem);
     REQUIRE(text.has_value());
-    return decryptor::read_kernel_log(g.mem, VmcoreInfo::parse(*text));
+    return analysis::read_kernel_log(g.mem, VmcoreInfo::parse(*text));
 }
 
 template <typename F>
@@ -181,17 +181,17 @@ TEST_CASE("VMCOREINFO text parses into typed lookups") {
 
 TEST_CASE("s390 csum_partial: 32-bit words, end-around carry, zero-padded tail") {
     const std::uint8_t a[] = {0, 1, 0, 1};
-    CHECK(decryptor::s390_csum_partial(a) == 0x00010001u);
+    CHECK(guest::s390_csum_partial(a) == 0x00010001u);
     const std::uint8_t b[] = {0xff, 0xff, 0xff, 0xff, 0, 0, 0, 2};
-    CHECK(decryptor::s390_csum_partial(b) == 0x00000002u);
+    CHECK(guest::s390_csum_partial(b) == 0x00000002u);
     const std::uint8_t c[] = {0x12};
-    CHECK(decryptor::s390_csum_partial(c) == 0x12000000u);
+    CHECK(guest::s390_csum_partial(c) == 0x12000000u);
 }
 
 TEST_CASE("kernel address translation: 6.1 identity, 6.10+ image and identity map") {
-    decryptor::KernelAddressMap old61 = decryptor::KernelAddressMap::from(VmcoreInfo::parse("KERNELOFFSET=0\n"));
+    analysis::KernelAddressMap old61 = analysis::KernelAddressMap::from(VmcoreInfo::parse("KERNELOFFSET=0\n"));
     CHECK(old61.to_phys(0xe63e08, "x") == 0xe63e08u);
-    const auto new610 = decryptor::KernelAddressMap::from(VmcoreInfo::parse(
+    const auto new610 = analysis::KernelAddressMap::from(VmcoreInfo::parse(
         "IDENTITYBASE=3ffc0000000\nKERNELOFFSET=3ffe0000000\nKERNELOFFPHYS=1c00000\n"));
     CHECK(new610.to_phys(0x3ffe0123000, "image") == 0x1d23000u);
     CHECK(new610.to_phys(0x3ffc0002000, "heap") == 0x2000u);
@@ -206,11 +206,11 @@ TEST_CASE("generated printk ringbuffer reads back line by line") {
     const Guest g = make_guest(lines);
     CHECK(g.klog.first_kept == 0);
 
-    const auto text = decryptor::find_vmcoreinfo(g.mem);
+    const auto text = guest::find_vmcoreinfo(g.mem);
     REQUIRE(text.has_value());
     CHECK(*text == g.vmcoreinfo);
-    const auto log = decryptor::read_kernel_log_detailed(g.mem, VmcoreInfo::parse(*text));
-    CHECK(log.source == decryptor::KernelLogSource::PrintkRingbuffer);
+    const auto log = analysis::read_kernel_log_detailed(g.mem, VmcoreInfo::parse(*text));
+    CHECK(log.source == analysis::KernelLogSource::PrintkRingbuffer);
     CHECK(log.invalid == 0);
     CHECK(log.truncated == 0);
     CHECK(log.not_committed == 1);  // the initial descriptor (reusable), as in a real kernel
@@ -220,18 +220,18 @@ TEST_CASE("generated printk ringbuffer reads back line by line") {
     LogRecord r;
     r.ts_nsec = 1382078611;
     r.text = "Linux version 6.1.0";
-    CHECK(decryptor::format_log_record(r) == "[    1.382078] Linux version 6.1.0");
+    CHECK(analysis::format_log_record(r) == "[    1.382078] Linux version 6.1.0");
     r.ts_nsec = 123456789012345678ull;
-    CHECK(decryptor::format_log_record(r) == "[123456789.012345] Linux version 6.1.0");
-    CHECK(decryptor::format_log_record(log.records[7]).ends_with("first line\n               second line"));
-    CHECK(decryptor::format_log_record(log.records[8]).size() == std::string("[    0.000000] ").size());
-    CHECK(decryptor::format_log_record(log.records[9]).ends_with("ctl..\xc3\xa9"));
-    decryptor::LogFormat all{.show_caller = true, .show_level = true};
+    CHECK(analysis::format_log_record(r) == "[123456789.012345] Linux version 6.1.0");
+    CHECK(analysis::format_log_record(log.records[7]).ends_with("first line\n               second line"));
+    CHECK(analysis::format_log_record(log.records[8]).size() == std::string("[    0.000000] ").size());
+    CHECK(analysis::format_log_record(log.records[9]).ends_with("ctl..\xc3\xa9"));
+    analysis::LogFormat all{.show_caller = true, .show_level = true};
     r.caller_id = 0x80000002u;
     r.level = 6;
     r.ts_nsec = 0;
-    CHECK(decryptor::format_log_record(r, all) == "[    0.000000] [    C2] <6>Linux version 6.1.0");
-    const auto whole = decryptor::format_kernel_log(log.records);
+    CHECK(analysis::format_log_record(r, all) == "[    0.000000] [    C2] <6>Linux version 6.1.0");
+    const auto whole = analysis::format_kernel_log(log.records);
     CHECK(std::count(whole.begin(), whole.end(), '\n') == 61);
 }
 
@@ -332,40 +332,40 @@ TEST_CASE("a damaged ringbuffer is a clean Format error or a skipped record, nev
     SUBCASE("count_bits out of range") {
         Guest g = good;
         format::store_be32(g.mem.at(ring), 60);
-        CHECK(format_error([&] { decryptor::read_kernel_log(g.mem, info); }).find("count_bits 60") !=
+        CHECK(format_error([&] { analysis::read_kernel_log(g.mem, info); }).find("count_bits 60") !=
               std::string::npos);
     }
     SUBCASE("descriptor array outside the dump") {
         Guest g = good;
         g.mem.put64(ring + 8, 0x7fff0000);
-        CHECK(format_error([&] { decryptor::read_kernel_log(g.mem, info); }).find("not in the dump") !=
+        CHECK(format_error([&] { analysis::read_kernel_log(g.mem, info); }).find("not in the dump") !=
               std::string::npos);
     }
     SUBCASE("head and tail further apart than the ring") {
         Guest g = good;
         g.mem.put64(ring + 24, 0x123456789);
-        CHECK(format_error([&] { decryptor::read_kernel_log(g.mem, info); }).find("apart") != std::string::npos);
+        CHECK(format_error([&] { analysis::read_kernel_log(g.mem, info); }).find("apart") != std::string::npos);
     }
     SUBCASE("prb pointer into nowhere") {
         Guest g = good;
         g.mem.put64(kRegion, 0xdead00000000);
-        CHECK(format_error([&] { decryptor::read_kernel_log(g.mem, info); }).find("not in the dump") !=
+        CHECK(format_error([&] { analysis::read_kernel_log(g.mem, info); }).find("not in the dump") !=
               std::string::npos);
     }
     SUBCASE("memory truncated in the middle of the data ring") {
         VecMemory cut(0, kRegion + producer::printk_region_size(cfg) - 100);
         std::copy_n(good.mem.bytes().begin(), cut.bytes().size(), cut.bytes().begin());
-        CHECK(format_error([&] { decryptor::read_kernel_log(cut, info); }).find("prb_data_ring.data") !=
+        CHECK(format_error([&] { analysis::read_kernel_log(cut, info); }).find("prb_data_ring.data") !=
               std::string::npos);
     }
     SUBCASE("a missing VMCOREINFO entry is named") {
         auto partial = info;
         partial.entries.erase("OFFSET(prb_desc.state_var)");
-        CHECK(format_error([&] { decryptor::read_kernel_log(good.mem, partial); })
+        CHECK(format_error([&] { analysis::read_kernel_log(good.mem, partial); })
                   .find("OFFSET(prb_desc.state_var)") != std::string::npos);
         partial = info;
         partial.entries["OFFSET(printk_info.ts_nsec)"] = "200";
-        CHECK(format_error([&] { decryptor::read_kernel_log(good.mem, partial); }).find("does not fit") !=
+        CHECK(format_error([&] { analysis::read_kernel_log(good.mem, partial); }).find("does not fit") !=
               std::string::npos);
     }
     SUBCASE("bad lpos and overwritten block id skip one record each") {
@@ -374,7 +374,7 @@ TEST_CASE("a damaged ringbuffer is a clean Format error or a skipped record, nev
         const std::uint64_t begin6 = format::load_be64(g.mem.at(descs + 6 * 24 + 8));
         const std::uint64_t data = format::load_be64(g.mem.at(ring + 56));
         g.mem.put64(data + (begin6 & 8191), 0x42);  // record 6: block id overwritten
-        const auto log = decryptor::read_kernel_log_detailed(g.mem, info);
+        const auto log = analysis::read_kernel_log_detailed(g.mem, info);
         CHECK(log.invalid == 2);
         REQUIRE(log.records.size() == 38);
         CHECK(log.records[5].seq == 7);
@@ -383,7 +383,7 @@ TEST_CASE("a damaged ringbuffer is a clean Format error or a skipped record, nev
     SUBCASE("text_len larger than the block is truncated to the block") {
         Guest g = good;
         format::store_be16(g.mem.at(kRegion + 0x80 + 128 * 24 + 3 * 88 + 16), 0xffff);
-        const auto log = decryptor::read_kernel_log_detailed(g.mem, info);
+        const auto log = analysis::read_kernel_log_detailed(g.mem, info);
         CHECK(log.truncated == 1);
         CHECK(log.records[3].text.starts_with(lines[3].text));
     }
@@ -399,7 +399,7 @@ TEST_CASE("a damaged ringbuffer is a clean Format error or a skipped record, nev
                 *g.mem.at(at) = std::uint8_t(rng());
             }
             try {
-                const auto log = decryptor::read_kernel_log_detailed(g.mem, info);
+                const auto log = analysis::read_kernel_log_detailed(g.mem, info);
                 CHECK(log.records.size() <= 128);
                 ++reads;
             } catch (const Error& e) {
@@ -415,13 +415,13 @@ TEST_CASE("a damaged ringbuffer is a clean Format error or a skipped record, nev
 TEST_CASE("VMCOREINFO is found through 0xe0c, else through os_info, else not at all") {
     const std::string text = "OSRELEASE=6.1.0-test\nSYMBOL(prb)=1000\n";
     VecMemory mem(0, 0x40000);
-    SUBCASE("nothing there") { CHECK_FALSE(decryptor::find_vmcoreinfo(mem).has_value()); }
+    SUBCASE("nothing there") { CHECK_FALSE(guest::find_vmcoreinfo(mem).has_value()); }
     SUBCASE("note pointer") {
-        mem.put(0x20000, producer::make_vmcoreinfo_note(text));
+        mem.put(0x20000, guest::build_vmcoreinfo_note(text));
         mem.put64(0xe0c, 0x20000);
-        CHECK(decryptor::find_vmcoreinfo(mem) == text);
+        CHECK(guest::find_vmcoreinfo(mem) == text);
         format::store_be32(mem.at(0x20004), 0x7fffffff);  // descsz beyond any sanity
-        CHECK_FALSE(decryptor::find_vmcoreinfo(mem).has_value());
+        CHECK_FALSE(guest::find_vmcoreinfo(mem).has_value());
     }
     SUBCASE("os_info fallback, checksums verified") {
         mem.put64(0xe0c, 0xfffffff000);  // points nowhere
@@ -433,16 +433,16 @@ TEST_CASE("VMCOREINFO is found through 0xe0c, else through os_info, else not at 
         format::store_be16(p + 14, 1);
         format::store_be64(p + 32, entry);
         format::store_be64(p + 40, text.size());
-        format::store_be32(p + 48, decryptor::s390_csum_partial(
+        format::store_be32(p + 48, guest::s390_csum_partial(
                                        std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size())));
-        format::store_be32(p + 8, decryptor::s390_csum_partial(std::span<const std::uint8_t>(p + 12, 4096 - 12)));
+        format::store_be32(p + 8, guest::s390_csum_partial(std::span<const std::uint8_t>(p + 12, 4096 - 12)));
         mem.put64(0xe18, os);
-        CHECK(decryptor::find_vmcoreinfo(mem) == text);
+        CHECK(guest::find_vmcoreinfo(mem) == text);
         p[14] ^= 1;  // the page checksum no longer matches
-        CHECK_FALSE(decryptor::find_vmcoreinfo(mem).has_value());
+        CHECK_FALSE(guest::find_vmcoreinfo(mem).has_value());
         p[14] ^= 1;
         *mem.at(entry + 3) ^= 0x20;  // the entry's checksum no longer matches
-        CHECK_FALSE(decryptor::find_vmcoreinfo(mem).has_value());
+        CHECK_FALSE(guest::find_vmcoreinfo(mem).has_value());
     }
 }
 
@@ -477,26 +477,26 @@ TEST_CASE("pre-5.10 log_buf records, with the end-of-buffer wrap marker") {
         "SYMBOL(log_buf)=1000\nSYMBOL(log_buf_len)=1008\nSYMBOL(log_first_idx)=100c\nSYMBOL(log_next_idx)=1010\n"
         "SIZE(printk_log)=16\nOFFSET(printk_log.ts_nsec)=0\nOFFSET(printk_log.len)=8\n"
         "OFFSET(printk_log.text_len)=10\nOFFSET(printk_log.dict_len)=12\n");
-    const auto log = decryptor::read_kernel_log_detailed(mem, info);
-    CHECK(log.source == decryptor::KernelLogSource::LogBuf);
+    const auto log = analysis::read_kernel_log_detailed(mem, info);
+    CHECK(log.source == analysis::KernelLogSource::LogBuf);
     REQUIRE(log.records.size() == 3);
     CHECK(log.records[0].text == "oldest record here");
     CHECK(log.records[1].text == "after the wrap");
     CHECK(log.records[1].subsystem == "virtio");
     CHECK(log.records[1].device == "+virtio:v1");
     CHECK(log.records[2].level == 4);
-    CHECK(decryptor::format_log_record(log.records[2]) == "[    7.000000] newest");
-    CHECK(decryptor::format_log_record(log.records[1], {.show_dict = true}) ==
+    CHECK(analysis::format_log_record(log.records[2]) == "[    7.000000] newest");
+    CHECK(analysis::format_log_record(log.records[1], {.show_dict = true}) ==
           "[    0.000006] after the wrap\n               SUBSYSTEM=virtio\n               DEVICE=+virtio:v1");
 
     // A chain that never reaches log_next_idx is an error, not a hang.
     format::store_be32(mem.at(0x1010), 4);
-    CHECK(format_error([&] { decryptor::read_kernel_log(mem, info); }).find("log_buf") != std::string::npos);
+    CHECK(format_error([&] { analysis::read_kernel_log(mem, info); }).find("log_buf") != std::string::npos);
 }
 
 TEST_CASE("VMCOREINFO without any log is a clear error") {
     VecMemory mem(0, 0x1000);
-    CHECK(format_error([&] { decryptor::read_kernel_log(mem, VmcoreInfo::parse("OSRELEASE=x\n")); })
+    CHECK(format_error([&] { analysis::read_kernel_log(mem, VmcoreInfo::parse("OSRELEASE=x\n")); })
               .find("neither SYMBOL(prb) nor SYMBOL(log_buf)") != std::string::npos);
 }
 
@@ -505,7 +505,7 @@ TEST_CASE("real Debian 12 s390x guest: VMCOREINFO and the boot log") {
     if (!std::ifstream(path)) FAIL("missing " << path << " (the realguest fixture unpacks it)");
     const ElfFileMemory mem(path);
 
-    const auto text = decryptor::find_vmcoreinfo(mem);
+    const auto text = guest::find_vmcoreinfo(mem);
     REQUIRE(text.has_value());
     const auto info = VmcoreInfo::parse(*text);
     CHECK(info.value("OSRELEASE") == "6.1.0-50-s390x");
@@ -523,7 +523,7 @@ TEST_CASE("real Debian 12 s390x guest: VMCOREINFO and the boot log") {
         if (!k.starts_with("SYMBOL(")) CHECK(*info.value(k) == v);
     }
 
-    const auto log = decryptor::read_kernel_log_detailed(mem, info);
+    const auto log = analysis::read_kernel_log_detailed(mem, info);
     CHECK(log.invalid == 0);
     CHECK(log.truncated == 0);
     CHECK(log.not_committed == 1);  // the initial, never used descriptor
@@ -533,7 +533,7 @@ TEST_CASE("real Debian 12 s390x guest: VMCOREINFO and the boot log") {
     CHECK(log.records[0].facility == 0);
 
     std::vector<std::string> lines;
-    for (const auto& r : log.records) lines.push_back(decryptor::format_log_record(r));
+    for (const auto& r : log.records) lines.push_back(analysis::format_log_record(r));
     CHECK(lines[0] ==
           "[    1.382078] Linux version 6.1.0-50-s390x (debian-kernel@lists.debian.org) (gcc-12 (Debian "
           "12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP Debian 6.1.176-1 (2026-07-02)");
@@ -549,9 +549,9 @@ TEST_CASE("real Debian 12 s390x guest: VMCOREINFO and the boot log") {
     // The same through format::CoreFile's plain vmcore view: identical lines.
     const auto core = format::CoreFile::open(path);
     const auto view = core.plain_memory();
-    const auto text2 = decryptor::find_vmcoreinfo(*view);
+    const auto text2 = guest::find_vmcoreinfo(*view);
     REQUIRE(text2.has_value());
     CHECK(*text2 == *text);
-    const auto records2 = decryptor::read_kernel_log(*view, info);
-    CHECK(decryptor::format_kernel_log(records2) == decryptor::format_kernel_log(log.records));
+    const auto records2 = analysis::read_kernel_log(*view, info);
+    CHECK(analysis::format_kernel_log(records2) == analysis::format_kernel_log(log.records));
 }

@@ -13,9 +13,11 @@
 #include <set>
 
 #include "decryptor/dump.hpp"
-#include "decryptor/kernel_log.hpp"
+#include "analysis/kernel_log.hpp"
 #include "format/core_file.hpp"
 #include "format/qemu_writer.hpp"
+#include "guest/s390.hpp"
+#include "tools/cck.hpp"
 #include "producer/guest_source.hpp"
 #include "producer/random.hpp"
 #include "producer/seal.hpp"
@@ -31,7 +33,7 @@ using namespace testutil;
 
 namespace {
 
-SecretBytes test_cck() { return decryptor::load_cck(key("cck.bin")); }
+SecretBytes test_cck() { return tools::load_cck(key("cck.bin")); }
 
 SealOptions opts(const std::string& out, const std::string& det = "test") {
     SealOptions o;
@@ -54,7 +56,7 @@ Seen check_roundtrip(const GuestSource& guest, const std::string& path, std::opt
     const SecretBytes cck = test_cck();
     const decryptor::Keys keys = decryptor::open_keys(dump, cck.view());
 
-    const std::vector<decryptor::CpuRecord> cpus = decryptor::cpu_states(dump, keys.dump_key.view());
+    const std::vector<analysis::CpuRecord> cpus = decryptor::cpu_states(dump, keys.dump_key.view());
     REQUIRE(cpus.size() == guest.cpus().size());
     for (std::size_t i = 0; i < cpus.size(); ++i) {
         CAPTURE(i);
@@ -76,8 +78,8 @@ Seen check_roundtrip(const GuestSource& guest, const std::string& path, std::opt
         }
     }
 
-    const decryptor::PagePlan plan = decryptor::page_plan(dump, &keys.nonce);
-    for (const auto& f : plan.findings) CHECK_MESSAGE(f.severity == decryptor::Severity::Note, f.message);
+    const analysis::PagePlan plan = analysis::page_plan(dump, &keys.nonce);
+    for (const auto& f : plan.findings) CHECK_MESSAGE(f.severity == analysis::Severity::Note, f.message);
     CHECK(plan.meta_covers_all);
 
     // Memory, page by page, against the source.
@@ -181,23 +183,23 @@ TEST_CASE("SeededRandom is deterministic per seed; SystemRandom is not") {
 }
 
 TEST_CASE("os_info page and VMCOREINFO note as s390 Linux lays them out") {
-    const std::vector<std::uint8_t> note = build_vmcoreinfo_note("OSRELEASE=1.2.3\n");
+    const std::vector<std::uint8_t> note = guest::build_vmcoreinfo_note("OSRELEASE=1.2.3\n");
     CHECK(load_be32(note.data()) == 11);
     CHECK(load_be32(note.data() + 4) == 16);
     CHECK(load_be32(note.data() + 8) == 0);
     CHECK(std::memcmp(note.data() + 12, "VMCOREINFO\0", 11) == 0);
     CHECK(std::memcmp(note.data() + 24, "OSRELEASE=1.2.3\n", 16) == 0);
-    const std::vector<std::uint8_t> p = build_os_info(0x5000, note);
+    const std::vector<std::uint8_t> p = guest::build_os_info(0x5000, note);
     REQUIRE(p.size() == 4096);
     CHECK(std::memcmp(p.data(), "OSINFOSZ", 8) == 0);
-    CHECK(load_be32(p.data() + 8) == decryptor::s390_csum_partial(std::span(p.data() + 12, 4096 - 12)));
+    CHECK(load_be32(p.data() + 8) == guest::s390_csum_partial(std::span(p.data() + 12, 4096 - 12)));
     CHECK(load_be64(p.data() + 32) == 0x5000);
     CHECK(load_be64(p.data() + 40) == note.size());
-    CHECK(load_be32(p.data() + 48) == decryptor::s390_csum_partial(note));
+    CHECK(load_be32(p.data() + 48) == guest::s390_csum_partial(note));
     const std::uint8_t odd[] = {1, 2, 3, 4, 5};
-    CHECK(s390_csum(odd) == decryptor::s390_csum_partial(odd));
+    CHECK(guest::s390_csum_partial(odd) == 0x06020304u);  // short tail zero-padded
     const std::uint8_t carry[] = {0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x02};
-    CHECK(s390_csum(carry) == 2);  // end-around carry
+    CHECK(guest::s390_csum_partial(carry) == 2);  // end-around carry
 }
 
 // ---- the Ultravisor ------------------------------------------------------------------
@@ -223,7 +225,7 @@ TEST_CASE("Ultravisor: completion data opens with the CCK; XTS key halves differ
         REQUIRE(gcm_open(dump_key.view(), c.iv, c.aad, c.ciphertext, c.tag, plain.mut()));
         for (std::size_t k = 80; k < kComplCtSize; ++k) CHECK(plain.data()[k] == 0);
     }
-    SecretBytes wrong = decryptor::load_cck(key("wrong-cck.bin"));
+    SecretBytes wrong = tools::load_cck(key("wrong-cck.bin"));
     SeededRandom rng("uv");
     Ultravisor uv(cck.view(), rng);
     REQUIRE(uv.dump_init());
@@ -441,9 +443,9 @@ TEST_CASE("seal: the generated guest publishes VMCOREINFO, os_info and its kerne
     const CoreFile dump = CoreFile::open(d / "g.pvdump");
     const decryptor::Keys keys = decryptor::open_keys(dump, cck.view());
     const auto mem = decryptor::sealed_memory(dump, keys);
-    CHECK(mem->read_be64(kLowcoreVmcoreinfoPtr) == kGenVmcoreinfoAddr);
-    CHECK(mem->read_be64(kLowcoreOsInfoPtr) == kGenOsInfoAddr);
-    const std::optional<std::string> info = decryptor::find_vmcoreinfo(*mem);
+    CHECK(mem->read_be64(guest::kLowcoreVmcoreInfo) == kGenVmcoreinfoAddr);
+    CHECK(mem->read_be64(guest::kLowcoreOsInfo) == kGenOsInfoAddr);
+    const std::optional<std::string> info = guest::find_vmcoreinfo(*mem);
     REQUIRE(info);
     CHECK(info->find("OSRELEASE=6.1.0-pvseal-generated\n") != std::string::npos);
     // Per-CPU lowcore: the store-status save area holds the CPU's registers.
@@ -452,9 +454,9 @@ TEST_CASE("seal: the generated guest publishes VMCOREINFO, os_info and its kerne
         CHECK(mem->read_be64(s.prefix + 0x1308) == s.psw[1]);
         CHECK(mem->read_be32(s.prefix + 0x1318) == s.prefix);
     }
-    const decryptor::VmcoreInfo vi = decryptor::VmcoreInfo::parse(*info);
+    const analysis::VmcoreInfo vi = analysis::VmcoreInfo::parse(*info);
     REQUIRE(vi.symbol("prb"));
-    const std::vector<decryptor::LogRecord> log = decryptor::read_kernel_log(*mem, vi);
+    const std::vector<analysis::LogRecord> log = analysis::read_kernel_log(*mem, vi);
     REQUIRE(log.size() == 3);
     CHECK(log[1].text == "PVSEAL-TEST-MARKER 1234");
 }

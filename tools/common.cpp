@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
-#include "decryptor/dump.hpp"
+#include "tools/cck.hpp"
 #include "format/output_file.hpp"
 
 namespace pvdump::tools {
@@ -56,7 +56,7 @@ int run_tool(const char* tool, int argc, char** argv, CLI::App& app, const std::
 
 format::SecretBytes load_key(const char* tool, const std::string& path) {
     bool loose = false;
-    format::SecretBytes cck = decryptor::load_cck(path, &loose);
+    format::SecretBytes cck = load_cck(path, &loose);
     if (loose)
         std::cerr << tool << ": warning: the key file '" << path << "' is readable by group or others (chmod 600 it)\n";
     return cck;

@@ -46,9 +46,9 @@ int main(int argc, char** argv) {
                              "its registers may hold partial instruction results\n";
         std::size_t shown = 0;
         for (const auto& f : r.plan.findings) {
-            if (f.severity == decryptor::Severity::Note) continue;
+            if (f.severity == analysis::Severity::Note) continue;
             if (++shown > 10) break;
-            std::cerr << "pvdecrypt: " << decryptor::severity_name(f.severity) << ": " << f.message << "\n";
+            std::cerr << "pvdecrypt: " << analysis::severity_name(f.severity) << ": " << f.message << "\n";
         }
         if (!r.vmcoreinfo_found)
             std::cerr << "pvdecrypt: note: the guest publishes no VMCOREINFO (lowcore 0xe0c / os_info 0xe18 are "

@@ -10,14 +10,16 @@
 #include <sstream>
 
 #include "decryptor/dump.hpp"
-#include "decryptor/inspect.hpp"
-#include "decryptor/kernel_log.hpp"
+#include "analysis/cpus.hpp"
+#include "analysis/inspect.hpp"
+#include "decryptor/verify.hpp"
+#include "analysis/kernel_log.hpp"
 #include "tools/common.hpp"
 #include "tools/json.hpp"
 
 using namespace pvdump;
-using decryptor::ContainerKind;
-using decryptor::Severity;
+using analysis::ContainerKind;
+using analysis::Severity;
 
 namespace {
 
@@ -38,23 +40,23 @@ void json_header(tools::JsonWriter& j, const char* command, const std::string& p
     j.field("tool", kTool).field("version", PVDUMP_VERSION).field("command", command).field("path", path);
 }
 
-void json_finding(tools::JsonWriter& j, const decryptor::Finding& f) {
+void json_finding(tools::JsonWriter& j, const analysis::Finding& f) {
     j.begin_object();
-    j.field("severity", decryptor::severity_name(f.severity)).field("rule", f.rule);
+    j.field("severity", analysis::severity_name(f.severity)).field("rule", f.rule);
     if (f.paddr) j.field("paddr", hex(*f.paddr));
     else j.null_field("paddr");
     j.field("message", f.message);
     j.end_object();
 }
 
-void json_pages(tools::JsonWriter& j, const decryptor::PageCounts& c) {
+void json_pages(tools::JsonWriter& j, const analysis::PageCounts& c) {
     j.key("pages").begin_object();
     j.field("total", c.total).field("encrypted", c.encrypted).field("zero", c.zero).field("shared", c.shared);
     j.field("mapped", c.mapped).field("invalid", c.invalid).field("missing", c.missing);
     j.end_object();
 }
 
-std::string pages_line(const decryptor::PageCounts& c) {
+std::string pages_line(const analysis::PageCounts& c) {
     std::string s = plural(c.total, "page", "pages") + ": " + std::to_string(c.encrypted) + " encrypted, " +
                     std::to_string(c.zero) + " zero, " + std::to_string(c.shared) + " shared, " + std::to_string(c.mapped) +
                     " mapped, " + std::to_string(c.invalid) + " invalid";
@@ -63,8 +65,8 @@ std::string pages_line(const decryptor::PageCounts& c) {
 }
 
 // One finding a line: severity, rule, guest address, message; columns aligned.
-void print_finding(std::ostream& out, const decryptor::Finding& f) {
-    out << std::left << std::setw(8) << decryptor::severity_name(f.severity) << std::setw(26) << f.rule
+void print_finding(std::ostream& out, const analysis::Finding& f) {
+    out << std::left << std::setw(8) << analysis::severity_name(f.severity) << std::setw(26) << f.rule
         << std::setw(12) << (f.paddr ? hex(*f.paddr) : std::string("-")) << f.message << "\n";
 }
 
@@ -75,7 +77,7 @@ const char* kDisallowedExplanation =
     "hypervisor sees it: the guest's pages are still encrypted under keys only the Ultravisor held, and nobody, not "
     "even the owner with the CCK, can decrypt them. Rebuild the image with dumping allowed and take the dump again.";
 
-std::string kind_text(const decryptor::InfoReport& r) {
+std::string kind_text(const analysis::InfoReport& r) {
     switch (r.kind) {
     case ContainerKind::PvDump:
         return "PV dump v1: a Protected Virtualization (Secure Execution) dump sealed by the Ultravisor; decrypt it "
@@ -95,7 +97,7 @@ std::string kind_text(const decryptor::InfoReport& r) {
 
 // ---- info -------------------------------------------------------------------------
 
-void print_info(std::ostream& out, const decryptor::InfoReport& r) {
+void print_info(std::ostream& out, const analysis::InfoReport& r) {
     out << "pvinspect info: " << r.path << "\n";
     row(out, "Kind", r.error && r.kind == ContainerKind::PvDump ? "PV dump v1, damaged (see below)" : kind_text(r));
     std::string size = std::to_string(r.file_size) + " bytes (" + tools::human_bytes(r.file_size) + ")";
@@ -187,11 +189,11 @@ void print_info(std::ostream& out, const decryptor::InfoReport& r) {
     }
 }
 
-void json_info(std::ostream& os, const decryptor::InfoReport& r) {
+void json_info(std::ostream& os, const analysis::InfoReport& r) {
     tools::JsonWriter j(os);
     j.begin_object();
     json_header(j, "info", r.path);
-    j.field("kind", decryptor::container_kind_id(r.kind)).field("kind_description", kind_text(r));
+    j.field("kind", analysis::container_kind_id(r.kind)).field("kind_description", kind_text(r));
     if (r.error) j.field("error", *r.error);
     else j.null_field("error");
     j.field("file_size", r.file_size).field("described_size", r.described_size);
@@ -259,7 +261,7 @@ void json_info(std::ostream& os, const decryptor::InfoReport& r) {
 }
 
 int cmd_info(const std::string& path, bool json) {
-    const decryptor::InfoReport r = decryptor::inspect_info(path);
+    const analysis::InfoReport r = analysis::inspect_info(path);
     if (json) json_info(std::cout, r);
     else print_info(std::cout, r);
     std::cout.flush();
@@ -336,7 +338,7 @@ int cmd_verify(const std::string& path, const std::string& key, bool json) {
 // A dump without PV sections that is ciphertext cannot be read as a vmcore.
 void refuse_disallowed(const format::CoreFile& dump) {
     if (dump.is_pv()) return;
-    const decryptor::InfoReport info = decryptor::inspect_info(dump);
+    const analysis::InfoReport info = analysis::inspect_info(dump);
     if (info.kind == ContainerKind::DumpDisallowed)
         fail(ErrorCode::Format, "'" + dump.name() + "' is not a PV dump and its memory looks like ciphertext: " +
                                     kDisallowedExplanation);
@@ -344,18 +346,18 @@ void refuse_disallowed(const format::CoreFile& dump) {
 
 int cmd_cpus(const std::string& path, const std::string& key, bool json, bool diff_only) {
     const format::CoreFile dump = format::CoreFile::open(path);
-    decryptor::CpusReport r;
+    analysis::CpusReport r;
     if (dump.is_pv()) {
         if (key.empty())
             fail(ErrorCode::Usage, "'" + path + "' is a PV dump: its CPU states are encrypted, give --key CCK");
         format::SecretBytes cck = tools::load_key(kTool, key);
         decryptor::Keys keys = decryptor::open_keys(dump, cck.view());
         cck.wipe();
-        r = decryptor::compare_cpus(decryptor::cpu_states(dump, keys.dump_key.view()));
+        r = analysis::compare_cpus(decryptor::cpu_states(dump, keys.dump_key.view()));
     } else {
         refuse_disallowed(dump);
         if (!key.empty()) std::cerr << kTool << ": note: '" << path << "' is not a PV dump; the key is not needed\n";
-        r = decryptor::plain_cpus(dump);
+        r = analysis::plain_cpus(dump);
     }
     if (json) {
         tools::JsonWriter j(std::cout);
@@ -365,7 +367,7 @@ int cmd_cpus(const std::string& path, const std::string& key, bool json, bool di
         j.key("cpus").begin_array();
         for (const auto& c : r.cpus) {
             j.begin_object().field("index", c.index);
-            if (r.pv) j.field("has_osii", c.has_osii).field("osii_explanation", decryptor::osii_sentence(c));
+            if (r.pv) j.field("has_osii", c.has_osii).field("osii_explanation", analysis::osii_sentence(c));
             else j.null_field("has_osii").null_field("osii_explanation");
             j.field("differing", c.differing);
             j.key("fields").begin_array();
@@ -389,7 +391,7 @@ int cmd_cpus(const std::string& path, const std::string& key, bool json, bool di
         if (r.pv) {
             out << "CPU " << c.index << ": has_osii " << (c.has_osii ? "set" : "clear") << ", "
                 << plural(c.differing, "field differs", "fields differ") << " from the hypervisor's view\n";
-            out << "  " << decryptor::osii_sentence(c) << "\n";
+            out << "  " << analysis::osii_sentence(c) << "\n";
             out << "  " << std::left << std::setw(18) << "field" << std::setw(36) << "decrypted (authoritative)"
                 << "hypervisor view\n";
         } else {
@@ -412,15 +414,15 @@ int cmd_cpus(const std::string& path, const std::string& key, bool json, bool di
 
 // ---- dmesg -------------------------------------------------------------------------------
 
-std::optional<std::string> caller_text(const decryptor::LogRecord& rec) {
+std::optional<std::string> caller_text(const analysis::LogRecord& rec) {
     if (!rec.caller_id) return std::nullopt;
     const std::uint32_t id = *rec.caller_id;
     return (id & 0x80000000u ? "C" : "T") + std::to_string(id & 0x7fffffffu);
 }
 
-int cmd_dmesg(const std::string& path, const std::string& key, bool json, const decryptor::LogFormat& fmt) {
+int cmd_dmesg(const std::string& path, const std::string& key, bool json, const analysis::LogFormat& fmt) {
     const format::CoreFile dump = format::CoreFile::open(path);
-    decryptor::KernelLogReport r;
+    analysis::KernelLogReport r;
     if (dump.is_pv()) {
         if (key.empty())
             fail(ErrorCode::Usage, "'" + path + "' is a PV dump: its memory is encrypted, give --key CCK");
@@ -429,11 +431,11 @@ int cmd_dmesg(const std::string& path, const std::string& key, bool json, const 
         cck.wipe();
         auto mem = decryptor::sealed_memory(dump, keys);
         // A PV dump's clear notes come from the hypervisor: only the guest's own VMCOREINFO counts.
-        r = decryptor::dump_kernel_log(*mem, std::nullopt);
+        r = analysis::dump_kernel_log(*mem, std::nullopt);
     } else {
         refuse_disallowed(dump);
         if (!key.empty()) std::cerr << kTool << ": note: '" << path << "' is not a PV dump; the key is not needed\n";
-        r = decryptor::dump_kernel_log(*dump.plain_memory(), dump.vmcoreinfo_note());
+        r = analysis::dump_kernel_log(*dump.plain_memory(), dump.vmcoreinfo_note());
     }
     const auto& log = r.log;
     if (json) {
@@ -443,7 +445,7 @@ int cmd_dmesg(const std::string& path, const std::string& key, bool json, const 
         j.field("vmcoreinfo_source", r.vmcoreinfo_source);
         if (r.osrelease) j.field("osrelease", *r.osrelease);
         else j.null_field("osrelease");
-        j.field("log_format", log.source == decryptor::KernelLogSource::PrintkRingbuffer ? "printk-ringbuffer" : "log-buf");
+        j.field("log_format", log.source == analysis::KernelLogSource::PrintkRingbuffer ? "printk-ringbuffer" : "log-buf");
         j.field("not_committed", log.not_committed).field("invalid", log.invalid).field("truncated", log.truncated);
         j.key("records").begin_array();
         for (const auto& rec : log.records) {
@@ -458,7 +460,7 @@ int cmd_dmesg(const std::string& path, const std::string& key, bool json, const 
         j.end_array();
         j.end_object();
     } else {
-        std::cout << decryptor::format_kernel_log(log.records, fmt);
+        std::cout << analysis::format_kernel_log(log.records, fmt);
     }
     std::cout.flush();
     if (log.invalid || log.truncated)
@@ -507,7 +509,7 @@ int main(int argc, char** argv) {
             if (info->parsed()) return cmd_info(dump, json);
             if (verify->parsed()) return cmd_verify(dump, key, json);
             if (cpus->parsed()) return cmd_cpus(dump, key, json, diff_only);
-            decryptor::LogFormat fmt;
+            analysis::LogFormat fmt;
             fmt.timestamps = !no_ts;
             fmt.show_level = show_level;
             fmt.show_caller = show_caller;

@@ -6,7 +6,7 @@
 #include <iostream>
 #include <optional>
 
-#include "decryptor/dump.hpp"
+#include "tools/cck.hpp"
 #include "format/crypto.hpp"
 #include "format/output_file.hpp"
 #include "producer/guest_source.hpp"

@@ -32,7 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         expect_clean([&] {
             std::array<std::uint8_t, 16> nonce{};
             nonce[0] = 0x5a;
-            decryptor::PagePlan plan = decryptor::page_plan(f, &nonce, 8);
+            analysis::PagePlan plan = analysis::page_plan(f, &nonce, 8);
             (void)plan.has_error();
         });
     });

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "decryptor/dump.hpp"
-#include "decryptor/kernel_log.hpp"
+#include "analysis/kernel_log.hpp"
 #include "format/core_file.hpp"
 #include "fuzz/fuzz_common.hpp"
 #include "fuzz/fuzz_key.hpp"
@@ -62,14 +62,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         decryptor::Keys keys = decryptor::open_keys(f, cck);
         expect_clean([&] { decryptor::cpu_states(f, keys.dump_key.view()); });
         expect_clean([&] {
-            decryptor::PagePlan plan = decryptor::page_plan(f, &keys.nonce, 8);
+            analysis::PagePlan plan = analysis::page_plan(f, &keys.nonce, 8);
             whole_path = true;
             memory = f.memory_size();
         });
         expect_clean([&] {
             auto mem = decryptor::sealed_memory(f, keys);
             fuzzing::probe_memory(*mem, f.loads(), 16, 3, 8);
-            (void)decryptor::find_vmcoreinfo(*mem);
+            (void)guest::find_vmcoreinfo(*mem);
         });
     });
     if (!whole_path) return 0;

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "decryptor/kernel_log.hpp"
+#include "analysis/kernel_log.hpp"
 #include "format/core_file.hpp"
 #include "fuzz/fuzz_common.hpp"
 
@@ -21,13 +21,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         auto mem = f.plain_memory();
         fuzzing::probe_memory(*mem, f.loads(), 8, 5, 16);
         // The note in the file and the one the guest publishes in memory.
-        std::vector<std::optional<std::string>> texts{f.vmcoreinfo_note(), decryptor::find_vmcoreinfo(*mem)};
+        std::vector<std::optional<std::string>> texts{f.vmcoreinfo_note(), guest::find_vmcoreinfo(*mem)};
         for (const auto& text : texts) {
             if (!text) continue;
             expect_clean([&] {
-                decryptor::VmcoreInfo info = decryptor::VmcoreInfo::parse(*text);
-                decryptor::KernelLog log = decryptor::read_kernel_log_detailed(*mem, info);
-                (void)decryptor::format_kernel_log(log.records, {true, true, true, true});
+                analysis::VmcoreInfo info = analysis::VmcoreInfo::parse(*text);
+                analysis::KernelLog log = analysis::read_kernel_log_detailed(*mem, info);
+                (void)analysis::format_kernel_log(log.records, {true, true, true, true});
             });
         }
     });

@@ -1,13 +1,16 @@
 // Writes the seed corpus of the fuzz targets (tests/fuzz/corpus/). Not built
 // by CMake; run by hand after a format change (see tests/fuzz/README.md):
 //   c++ -std=c++20 -I. -Itests tests/fuzz/make_seeds.cpp BUILD/libpvproducer.a \
-//       BUILD/libpvdecryptor.a BUILD/libpvformat.a -lcrypto -lpthread -o /tmp/make_seeds
+//       BUILD/libpvdecryptor.a BUILD/libpvanalysis.a BUILD/libpvguest.a \
+//       BUILD/libpvkeyfile.a BUILD/libpvformat.a -lcrypto -lpthread -o /tmp/make_seeds
 //   /tmp/make_seeds tests/data tests/fuzz/corpus
 #include <fstream>
 #include <iostream>
 
 #include "decryptor/dump.hpp"
+#include "tools/cck.hpp"
 #include "fuzz/mini_dump.hpp"
+#include "guest/s390.hpp"
 #include "producer/guest_printk.hpp"
 
 using namespace pvdump;
@@ -58,12 +61,12 @@ int main(int argc, char** argv) {
     const std::uint64_t base = 0x3000;
     auto klog = producer::build_guest_printk(base, producer::printk_region_size(cfg), lines, cfg);
     std::string text = "OSRELEASE=6.1.0-fuzz\nPAGESIZE=4096\nKERNELOFFSET=0\n" + klog.vmcoreinfo_text();
-    auto note = producer::make_vmcoreinfo_note(text);
+    auto note = guest::build_vmcoreinfo_note(text);
     std::vector<std::uint8_t> mem(base + klog.bytes.size() + 4096 - (base + klog.bytes.size()) % 4096, 0);
     klog.overlay(0, mem);
     std::copy(note.begin(), note.end(), mem.begin() + 0x1000);
     store_be64(mem.data() + 0xe0c, 0x1000);
-    auto keys = decryptor::open_keys(basic, decryptor::load_cck(data + "/cck.bin").view());
+    auto keys = decryptor::open_keys(basic, tools::load_cck(data + "/cck.bin").view());
     std::vector<CpuState> cpus;
     for (auto& c : decryptor::cpu_states(basic, keys.dump_key.view())) cpus.push_back(c.state);
     const auto printk = plain_vmcore(mem, cpus, text);

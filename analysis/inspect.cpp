@@ -1,5 +1,5 @@
 // pvinspect's library: info, verify, cpus and the kernel log of a dump.
-#include "decryptor/inspect.hpp"
+#include "analysis/inspect.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -12,7 +12,7 @@
 
 #include "format/mapped_file.hpp"
 
-namespace pvdump::decryptor {
+namespace pvdump::analysis {
 using namespace format;
 
 namespace {
@@ -154,7 +154,7 @@ CiphertextEvidence look_at_memory(const CoreFile& dump) {
     const std::uint64_t nonzero = ev.pages_sampled - ev.zero_pages;
     ev.mean_entropy = nonzero ? entropy_sum / double(nonzero) : 0;
     try {
-        ev.vmcoreinfo_found = find_vmcoreinfo(*mem).has_value();
+        ev.vmcoreinfo_found = guest::find_vmcoreinfo(*mem).has_value();
     } catch (const Error&) {
         ev.vmcoreinfo_found = false;
     }
@@ -251,196 +251,6 @@ InfoReport inspect_info(const std::string& path) {
     }
 }
 
-// ---- verify ----------------------------------------------------------------------
-
-bool VerifyReport::has_error() const {
-    return std::any_of(findings.begin(), findings.end(), [](const Finding& f) { return f.severity == Severity::Error; });
-}
-bool VerifyReport::has_warning() const {
-    return std::any_of(findings.begin(), findings.end(), [](const Finding& f) { return f.severity == Severity::Warning; });
-}
-std::optional<ErrorCode> VerifyReport::outcome() const {
-    if (auth_error) return ErrorCode::Auth;
-    if (has_error()) return ErrorCode::Verify;
-    if (has_warning()) return ErrorCode::VerifyWarning;
-    return std::nullopt;
-}
-
-namespace {
-
-bool all_zero(Bytes b) {
-    return std::all_of(b.begin(), b.end(), [](std::uint8_t x) { return x == 0; });
-}
-
-// Key sanity: what a real Ultravisor never produces. Never puts key bytes in a message.
-void check_keys(const CoreFile& dump, const Keys& keys, std::vector<Finding>& out) {
-    const Bytes xts = keys.xts_key.view();
-    if (xts.size() == kXtsKeySize) {
-        if (CRYPTO_memcmp(xts.data(), xts.data() + 32, 32) == 0)
-            out.push_back({Severity::Warning, "xts-key-halves-equal", std::nullopt,
-                           std::string("the XTS key's two 32-byte halves are equal") +
-                               (all_zero(xts) ? " (and all zero)" : "") +
-                               ": XTS then gives no protection beyond ECB tweaking, and no real Ultravisor draws such a key "
-                               "(suspicious: a test or forged dump?)"});
-    }
-    if (all_zero(Bytes(keys.nonce.data(), keys.nonce.size())))
-        out.push_back({Severity::Note, "nonce-zero", std::nullopt,
-                       "the tweak nonce in the completion data is all zeros: every page's tweak is its component alone"});
-    const Bytes c = dump.section_bytes("pv_compl");
-    if (c.size() >= kComplAadSize && (!all_zero(c.subspan(8, 8)) || !all_zero(c.subspan(92, 4))))
-        out.push_back({Severity::Note, "compl-reserved-bytes", std::nullopt,
-                       "section 'pv_compl': reserved bytes of the completion data header are not zero (ignored)"});
-}
-
-}  // namespace
-
-VerifyReport inspect_verify(const CoreFile& dump, Bytes cck, std::size_t max_findings) {
-    VerifyReport r;
-    Keys keys = open_keys(dump, cck);  // Error(Format) not PV, Error(Auth) completion data
-    r.completion_authenticated = true;
-    check_keys(dump, keys, r.findings);
-
-    // Every CPU blob, each on its own: one failing does not hide the others.
-    std::map<std::string, std::string> ivs;  // IV hex -> which blob used it first
-    {
-        const Bytes c = dump.section_bytes("pv_compl");
-        ivs.emplace(to_hex(c.subspan(kComplIvOff, kGcmIvSize)), "the completion data");
-    }
-    const std::vector<CpuNotes> cpus = dump.cpus();
-    if (cpus.empty())
-        r.findings.push_back({Severity::Error, "cpu-none", std::nullopt, "the dump has no CPU notes (no NT_PRSTATUS)"});
-    for (const CpuNotes& c : cpus) {
-        CpuAuth a;
-        a.index = c.index;
-        const std::string cpu = "CPU " + std::to_string(c.index);
-        if (!c.pv_cpu_data) {
-            a.error = cpu + " has no NT_S390_PV_CPU_DATA note (its encrypted state is missing)";
-            r.findings.push_back({Severity::Error, "cpu-missing", std::nullopt, a.error});
-            r.cpus.push_back(a);
-            continue;
-        }
-        const Note& n = *c.pv_cpu_data;
-        const std::string where = cpu + " NT_S390_PV_CPU_DATA note at offset " + hex(n.offset);
-        try {
-            const CpuDumpBlob blob = parse_cpu_dump(Reader(n.desc, where, n.offset));
-            auto [it, fresh] = ivs.emplace(to_hex(blob.iv), cpu + "'s state");
-            if (!fresh)
-                r.findings.push_back({Severity::Warning, "iv-reuse", std::nullopt,
-                                      cpu + ": its encrypted state uses the same GCM IV as " + it->second +
-                                          " (an Ultravisor never reuses an IV: a copied or replayed blob?)"});
-            const CpuState st = open_cpu_dump(blob, keys.dump_key.view(), c.index);
-            a.authenticated = true;
-            a.has_osii = st.has_osii;
-            if (st.has_osii)
-                r.findings.push_back({Severity::Note, "cpu-osii", std::nullopt,
-                                      cpu + " was stopped while the hypervisor emulated an instruction for it (has_osii): "
-                                            "its registers may hold partial instruction results"});
-            bool prefix_in_memory = false;
-            for (const auto& l : dump.loads())
-                if (st.prefix >= l.paddr && std::uint64_t(st.prefix) + 2 * kPageSize <= l.paddr + l.memsz) prefix_in_memory = true;
-            if (!prefix_in_memory)
-                r.findings.push_back({Severity::Warning, "cpu-prefix-outside-memory", std::uint64_t(st.prefix),
-                                      cpu + ": its prefix " + hex(st.prefix) +
-                                          " does not point to 8 KiB of guest memory in the dump (its lowcore is missing)"});
-        } catch (const Error& e) {
-            a.error = e.what();
-            if (e.code() == ErrorCode::Auth) {
-                r.findings.push_back({Severity::Error, "cpu-auth", std::nullopt, a.error});
-                if (!r.auth_error) r.auth_error = a.error;
-            } else if (e.code() == ErrorCode::Format) {
-                r.findings.push_back({Severity::Error, "cpu-format", std::nullopt, a.error});
-            } else {
-                throw;
-            }
-        }
-        r.cpus.push_back(a);
-    }
-
-    PagePlan plan = page_plan(dump, &keys.nonce, max_findings);
-    r.counts = plan.counts;
-    r.meta_covers_all = plan.meta_covers_all;
-    r.findings_dropped = plan.findings_dropped;
-    for (auto& f : plan.findings) r.findings.push_back(std::move(f));
-    return r;  // `keys` wipes itself here
-}
-
-// ---- cpus --------------------------------------------------------------------------
-
-namespace {
-
-std::string hex_fixed(std::uint64_t v, int digits) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%0*llx", digits, static_cast<unsigned long long>(v));
-    return buf;
-}
-
-std::vector<std::pair<std::string, std::string>> fields_of(const CpuState& s) {
-    std::vector<std::pair<std::string, std::string>> f;
-    f.emplace_back("psw.mask", hex_fixed(s.psw[0], 16));
-    f.emplace_back("psw.addr", hex_fixed(s.psw[1], 16));
-    f.emplace_back("prefix", hex_fixed(s.prefix, 8));
-    f.emplace_back("fpc", hex_fixed(s.fpc, 8));
-    f.emplace_back("todpreg", hex_fixed(s.todpreg, 8));
-    f.emplace_back("cpu_timer", hex_fixed(s.timer, 16));
-    f.emplace_back("clock_comparator", hex_fixed(s.todcmp, 16));
-    for (int i = 0; i < 16; ++i) f.emplace_back("gpr" + std::to_string(i), hex_fixed(s.gprs[i], 16));
-    for (int i = 0; i < 16; ++i) f.emplace_back("cr" + std::to_string(i), hex_fixed(s.ctrs[i], 16));
-    for (int i = 0; i < 16; ++i) f.emplace_back("acr" + std::to_string(i), hex_fixed(s.acrs[i], 8));
-    for (int i = 0; i < 32; ++i) f.emplace_back("vr" + std::to_string(i), "0x" + to_hex(Bytes(s.vrs[i].data(), 16)));
-    f.emplace_back("gsd", hex_fixed(s.gsd, 16));
-    f.emplace_back("gssm", hex_fixed(s.gssm, 16));
-    f.emplace_back("gs_epl_a", hex_fixed(s.gs_epl_a, 16));
-    return f;
-}
-
-}  // namespace
-
-std::vector<std::string> cpu_field_names() {
-    std::vector<std::string> names;
-    for (auto& [n, v] : fields_of(CpuState{})) names.push_back(n);
-    return names;
-}
-
-CpusReport compare_cpus(const std::vector<CpuRecord>& records) {
-    CpusReport r;
-    r.pv = true;
-    for (const CpuRecord& rec : records) {
-        CpuComparison c;
-        c.index = rec.index;
-        c.has_osii = rec.has_osii;
-        const auto truth = fields_of(rec.state), hv = fields_of(rec.hypervisor);
-        for (std::size_t i = 0; i < truth.size(); ++i) {
-            const bool differs = truth[i].second != hv[i].second;
-            c.fields.push_back({truth[i].first, truth[i].second, hv[i].second, differs});
-            c.differing += differs;
-        }
-        r.cpus.push_back(std::move(c));
-    }
-    return r;
-}
-
-CpusReport plain_cpus(const CoreFile& vmcore) {
-    CpusReport r;
-    for (const CpuNotes& n : vmcore.cpus()) {
-        CpuComparison c;
-        c.index = n.index;
-        for (auto& [name, v] : fields_of(n.clear)) c.fields.push_back({name, v, "", false});
-        r.cpus.push_back(std::move(c));
-    }
-    if (r.cpus.empty()) fail(ErrorCode::Format, "'" + vmcore.name() + "' has no CPU notes (no NT_PRSTATUS)");
-    return r;
-}
-
-std::string osii_sentence(const CpuComparison& c) {
-    const std::string cpu = "CPU " + std::to_string(c.index);
-    if (c.has_osii)
-        return cpu + " was stopped while the hypervisor was emulating an instruction for it (has_osii): its registers "
-                     "may hold partial results of that instruction, so the dump also carries the hypervisor's own view, "
-                     "shown beside it.";
-    return cpu + " was not stopped in the middle of an instruction the hypervisor emulates (has_osii is clear): "
-                 "its decrypted state is the one to trust.";
-}
-
 // ---- kernel log ------------------------------------------------------------------------
 
 KernelLogReport dump_kernel_log(const MemoryView& mem, const std::optional<std::string>& vmcoreinfo_note) {
@@ -458,7 +268,7 @@ KernelLogReport dump_kernel_log(const MemoryView& mem, const std::optional<std::
             note_failure = e;  // the note may be stale or foreign: try the guest's own
         }
     }
-    std::optional<std::string> text = find_vmcoreinfo(mem);
+    std::optional<std::string> text = guest::find_vmcoreinfo(mem);
     if (!text) {
         if (note_failure) throw *note_failure;
         fail(ErrorCode::Format,
@@ -472,4 +282,4 @@ KernelLogReport dump_kernel_log(const MemoryView& mem, const std::optional<std::
     return r;
 }
 
-}  // namespace pvdump::decryptor
+}  // namespace pvdump::analysis

@@ -8,7 +8,7 @@
 
 #include "format/core_file.hpp"
 
-namespace pvdump::decryptor::detail {
+namespace pvdump::analysis::detail {
 
 struct Block {
     std::uint64_t paddr;     // page-aligned
@@ -65,4 +65,4 @@ inline void make_tweak(const std::uint8_t* component, const std::uint8_t* nonce,
     for (int i = 0; i < 16; ++i) out[i] = component[i] | nonce[i];
 }
 
-}  // namespace pvdump::decryptor::detail
+}  // namespace pvdump::analysis::detail

@@ -1,13 +1,9 @@
-// pvinspect's library: triage of a PV dump before and after decryption.
+// pvinspect's library for what needs no key (verify: decryptor/verify.hpp;
+// CPU views: analysis/cpus.hpp).
 //
 //   inspect_info()     no key: what the file is (PV dump, plain vmcore, or
 //                      QEMU's fallback when the image forbids dumping), its
 //                      layout, CPUs, memory blocks, sections and page states.
-//   inspect_verify()   with the key: completion data and every CPU blob
-//                      authenticated, key sanity, and page_plan() with the
-//                      nonce (the same checks pvdecrypt runs, shared code).
-//   compare_cpus()     per vCPU, the decrypted state beside the hypervisor's
-//                      clear view, field by field.
 //   dump_kernel_log()  the guest's kernel log via its VMCOREINFO.
 //
 // Everything here returns reports; nothing prints.
@@ -18,12 +14,12 @@
 #include <string>
 #include <vector>
 
-#include "decryptor/dump.hpp"
-#include "decryptor/kernel_log.hpp"
+#include "analysis/kernel_log.hpp"
+#include "analysis/page_plan.hpp"
 #include "format/core_file.hpp"
 #include "format/memory_view.hpp"
 
-namespace pvdump::decryptor {
+namespace pvdump::analysis {
 
 // ---- info (no key) ----------------------------------------------------------------
 
@@ -100,68 +96,6 @@ InfoReport inspect_info(const std::string& path);
 // The same for a file already indexed.
 InfoReport inspect_info(const format::CoreFile& dump);
 
-// ---- verify (with the key) -----------------------------------------------------------
-
-struct CpuAuth {
-    unsigned index = 0;
-    bool authenticated = false;
-    bool has_osii = false;
-    std::string error;  // why it failed, when it did
-};
-
-struct VerifyReport {
-    // Completion data, CPU and key findings first, then the page plan's.
-    std::vector<Finding> findings;
-    std::uint64_t findings_dropped = 0;
-    PageCounts counts;
-    bool meta_covers_all = true;
-    bool completion_authenticated = false;
-    std::vector<CpuAuth> cpus;
-    // The first authentication failure (a CPU blob), if any; the completion
-    // data failing is thrown instead, since nothing else can be checked then.
-    std::optional<std::string> auth_error;
-
-    bool has_error() const;
-    bool has_warning() const;
-    // Auth, Verify, VerifyWarning, or nullopt when clean (notes allowed).
-    std::optional<ErrorCode> outcome() const;
-};
-
-// Authenticates the completion data with `cck` (Error(Auth) when it fails,
-// Error(Format) when the dump is not a PV dump), then every CPU blob, checks
-// the keys and runs page_plan() with the nonce. The keys are wiped on return.
-VerifyReport inspect_verify(const format::CoreFile& dump, format::Bytes cck, std::size_t max_findings = 1000);
-
-// ---- cpus ------------------------------------------------------------------------
-
-struct CpuField {
-    std::string name;        // "psw.mask", "gpr3", "cr0", "vr17", "prefix", ...
-    std::string value;       // the authoritative value: decrypted, or the notes of a plain vmcore
-    std::string hypervisor;  // the hypervisor's clear view (PV dumps only; empty otherwise)
-    bool differs = false;
-};
-
-struct CpuComparison {
-    unsigned index = 0;
-    bool has_osii = false;
-    std::vector<CpuField> fields;  // fixed order, see cpu_field_names()
-    unsigned differing = 0;
-};
-
-struct CpusReport {
-    bool pv = false;  // false: a plain vmcore, `value` comes from the clear notes
-    std::vector<CpuComparison> cpus;
-};
-
-// The field names in report order.
-std::vector<std::string> cpu_field_names();
-// Decrypted (authoritative) states beside the hypervisor's view.
-CpusReport compare_cpus(const std::vector<CpuRecord>& records);
-// A plain vmcore's CPUs from its notes.
-CpusReport plain_cpus(const format::CoreFile& vmcore);
-// One plain sentence explaining has_osii for a CPU.
-std::string osii_sentence(const CpuComparison& cpu);
-
 // ---- kernel log ---------------------------------------------------------------------
 
 struct KernelLogReport {
@@ -174,4 +108,4 @@ struct KernelLogReport {
 // publishes no VMCOREINFO or its log cannot be read.
 KernelLogReport dump_kernel_log(const format::MemoryView& mem, const std::optional<std::string>& vmcoreinfo_note);
 
-}  // namespace pvdump::decryptor
+}  // namespace pvdump::analysis

@@ -31,26 +31,10 @@
 #include <vector>
 
 #include "format/memory_view.hpp"
+#include "guest/s390.hpp"
 
-namespace pvdump::decryptor {
+namespace pvdump::analysis {
 
-// Absolute lowcore fields (s390x) that lead to VMCOREINFO.
-inline constexpr std::uint64_t kLowcoreVmcoreInfo = 0xe0c;  // -> VMCOREINFO ELF note
-inline constexpr std::uint64_t kLowcoreOsInfo = 0xe18;      // -> os_info page
-// VMCOREINFO larger than this is treated as garbage (real ones are ~3-5 KiB).
-inline constexpr std::uint64_t kMaxVmcoreInfoSize = 1u << 20;
-
-// The VMCOREINFO text of the dumped kernel, found through the absolute lowcore:
-// first the note pointer at 0xe0c, then os_info (pointer at 0xe18, magic
-// "OSINFOSZ", checksum, entry 0 = address and size of the VMCOREINFO text).
-// nullopt when neither leads to a valid VMCOREINFO; never throws for bad
-// content (bad pointers, sizes, checksums just mean "not found there").
-std::optional<std::string> find_vmcoreinfo(const format::MemoryView& mem);
-
-// The s390 checksum used by os_info (csum_partial: the 32-bit one's-complement
-// sum of big-endian words, a short tail padded with zeros). Exposed for the
-// generator and tests.
-std::uint32_t s390_csum_partial(std::span<const std::uint8_t> bytes, std::uint32_t sum = 0);
 
 // Parsed "KEY=VALUE" lines. Values are kept as text; the typed lookups follow
 // the kernel's conventions: SYMBOL() and KERNELOFFSET-like keys are hex without
@@ -137,4 +121,4 @@ std::string format_log_record(const LogRecord& record, const LogFormat& fmt = {}
 // All records, one per line, each line ending with '\n'.
 std::string format_kernel_log(std::span<const LogRecord> records, const LogFormat& fmt = {});
 
-}  // namespace pvdump::decryptor
+}  // namespace pvdump::analysis

@@ -3,10 +3,10 @@
 #include <cstring>
 #include <unordered_map>
 
-#include "decryptor/dump.hpp"
-#include "decryptor/pages.hpp"
+#include "analysis/page_plan.hpp"
+#include "analysis/pages.hpp"
 
-namespace pvdump::decryptor {
+namespace pvdump::analysis {
 using namespace format;
 
 namespace detail {
@@ -268,4 +268,4 @@ PagePlan page_plan(const CoreFile& dump, const std::array<std::uint8_t, 16>* non
     return plan;
 }
 
-}  // namespace pvdump::decryptor
+}  // namespace pvdump::analysis

@@ -1,0 +1,123 @@
+// pvinspect verify: completion data, every CPU blob, key sanity, page plan.
+#include "decryptor/verify.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include <openssl/crypto.h>
+
+namespace pvdump::decryptor {
+using namespace format;
+
+bool VerifyReport::has_error() const {
+    return std::any_of(findings.begin(), findings.end(), [](const Finding& f) { return f.severity == Severity::Error; });
+}
+bool VerifyReport::has_warning() const {
+    return std::any_of(findings.begin(), findings.end(), [](const Finding& f) { return f.severity == Severity::Warning; });
+}
+std::optional<ErrorCode> VerifyReport::outcome() const {
+    if (auth_error) return ErrorCode::Auth;
+    if (has_error()) return ErrorCode::Verify;
+    if (has_warning()) return ErrorCode::VerifyWarning;
+    return std::nullopt;
+}
+
+namespace {
+
+bool all_zero(Bytes b) {
+    return std::all_of(b.begin(), b.end(), [](std::uint8_t x) { return x == 0; });
+}
+
+// Key sanity: what a real Ultravisor never produces. Never puts key bytes in a message.
+void check_keys(const CoreFile& dump, const Keys& keys, std::vector<Finding>& out) {
+    const Bytes xts = keys.xts_key.view();
+    if (xts.size() == kXtsKeySize) {
+        if (CRYPTO_memcmp(xts.data(), xts.data() + 32, 32) == 0)
+            out.push_back({Severity::Warning, "xts-key-halves-equal", std::nullopt,
+                           std::string("the XTS key's two 32-byte halves are equal") +
+                               (all_zero(xts) ? " (and all zero)" : "") +
+                               ": XTS then gives no protection beyond ECB tweaking, and no real Ultravisor draws such a key "
+                               "(suspicious: a test or forged dump?)"});
+    }
+    if (all_zero(Bytes(keys.nonce.data(), keys.nonce.size())))
+        out.push_back({Severity::Note, "nonce-zero", std::nullopt,
+                       "the tweak nonce in the completion data is all zeros: every page's tweak is its component alone"});
+    const Bytes c = dump.section_bytes("pv_compl");
+    if (c.size() >= kComplAadSize && (!all_zero(c.subspan(8, 8)) || !all_zero(c.subspan(92, 4))))
+        out.push_back({Severity::Note, "compl-reserved-bytes", std::nullopt,
+                       "section 'pv_compl': reserved bytes of the completion data header are not zero (ignored)"});
+}
+
+}  // namespace
+
+VerifyReport inspect_verify(const CoreFile& dump, Bytes cck, std::size_t max_findings) {
+    VerifyReport r;
+    Keys keys = open_keys(dump, cck);  // Error(Format) not PV, Error(Auth) completion data
+    r.completion_authenticated = true;
+    check_keys(dump, keys, r.findings);
+
+    // Every CPU blob, each on its own: one failing does not hide the others.
+    std::map<std::string, std::string> ivs;  // IV hex -> which blob used it first
+    {
+        const Bytes c = dump.section_bytes("pv_compl");
+        ivs.emplace(to_hex(c.subspan(kComplIvOff, kGcmIvSize)), "the completion data");
+    }
+    const std::vector<CpuNotes> cpus = dump.cpus();
+    if (cpus.empty())
+        r.findings.push_back({Severity::Error, "cpu-none", std::nullopt, "the dump has no CPU notes (no NT_PRSTATUS)"});
+    for (const CpuNotes& c : cpus) {
+        CpuAuth a;
+        a.index = c.index;
+        const std::string cpu = "CPU " + std::to_string(c.index);
+        if (!c.pv_cpu_data) {
+            a.error = cpu + " has no NT_S390_PV_CPU_DATA note (its encrypted state is missing)";
+            r.findings.push_back({Severity::Error, "cpu-missing", std::nullopt, a.error});
+            r.cpus.push_back(a);
+            continue;
+        }
+        const Note& n = *c.pv_cpu_data;
+        const std::string where = cpu + " NT_S390_PV_CPU_DATA note at offset " + hex(n.offset);
+        try {
+            const CpuDumpBlob blob = parse_cpu_dump(Reader(n.desc, where, n.offset));
+            auto [it, fresh] = ivs.emplace(to_hex(blob.iv), cpu + "'s state");
+            if (!fresh)
+                r.findings.push_back({Severity::Warning, "iv-reuse", std::nullopt,
+                                      cpu + ": its encrypted state uses the same GCM IV as " + it->second +
+                                          " (an Ultravisor never reuses an IV: a copied or replayed blob?)"});
+            const CpuState st = open_cpu_dump(blob, keys.dump_key.view(), c.index);
+            a.authenticated = true;
+            a.has_osii = st.has_osii;
+            if (st.has_osii)
+                r.findings.push_back({Severity::Note, "cpu-osii", std::nullopt,
+                                      cpu + " was stopped while the hypervisor emulated an instruction for it (has_osii): "
+                                            "its registers may hold partial instruction results"});
+            bool prefix_in_memory = false;
+            for (const auto& l : dump.loads())
+                if (st.prefix >= l.paddr && std::uint64_t(st.prefix) + 2 * kPageSize <= l.paddr + l.memsz) prefix_in_memory = true;
+            if (!prefix_in_memory)
+                r.findings.push_back({Severity::Warning, "cpu-prefix-outside-memory", std::uint64_t(st.prefix),
+                                      cpu + ": its prefix " + hex(st.prefix) +
+                                          " does not point to 8 KiB of guest memory in the dump (its lowcore is missing)"});
+        } catch (const Error& e) {
+            a.error = e.what();
+            if (e.code() == ErrorCode::Auth) {
+                r.findings.push_back({Severity::Error, "cpu-auth", std::nullopt, a.error});
+                if (!r.auth_error) r.auth_error = a.error;
+            } else if (e.code() == ErrorCode::Format) {
+                r.findings.push_back({Severity::Error, "cpu-format", std::nullopt, a.error});
+            } else {
+                throw;
+            }
+        }
+        r.cpus.push_back(a);
+    }
+
+    PagePlan plan = page_plan(dump, &keys.nonce, max_findings);
+    r.counts = plan.counts;
+    r.meta_covers_all = plan.meta_covers_all;
+    r.findings_dropped = plan.findings_dropped;
+    for (auto& f : plan.findings) r.findings.push_back(std::move(f));
+    return r;  // `keys` wipes itself here
+}
+
+}  // namespace pvdump::decryptor
