@@ -14,11 +14,13 @@
 #include <optional>
 #include <string>
 
-#include "decryptor/kernel_log.hpp"
+#include "analysis/kernel_log.hpp"
 #include "format/bytes.hpp"
 #include "format/error.hpp"
 
 namespace pvdump::decryptor {
+using analysis::KernelAddressMap;
+using analysis::VmcoreInfo;
 namespace {
 
 using format::MemoryView;

@@ -2,7 +2,7 @@
 // guest memory exactly as a Linux 6.1 s390x kernel keeps it (the lockless
 // ringbuffer of kernel/printk/printk_ringbuffer.h, big-endian, 64-bit), and
 // the VMCOREINFO lines that describe it, with the names and values a 6.1
-// kernel publishes. decryptor::read_kernel_log() reads it back.
+// kernel publishes. analysis::read_kernel_log() reads it back.
 //
 // How a producer uses it, for a guest of any size written page by page:
 //

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <string>
 
-#include "decryptor/kernel_log.hpp"
+#include "analysis/kernel_log.hpp"
 #include "decryptor/page_exclusion.hpp"
 #include "format/core_file.hpp"
 #include "format/error.hpp"
@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
     try {
         const auto core = format::CoreFile::open(argv[1]);
         const auto mem = core.plain_memory();
-        const auto vmcoreinfo = decryptor::find_vmcoreinfo(*mem);
+        const auto vmcoreinfo = guest::find_vmcoreinfo(*mem);
         std::uint64_t max_paddr = 0;
         for (const auto& l : core.loads()) max_paddr = std::max(max_paddr, l.paddr + l.memsz);
         const auto ex = decryptor::PageExclusion::build(*mem, vmcoreinfo.value_or(""), unsigned(std::stoul(argv[2])),

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "decryptor/kernel_log.hpp"
+#include "analysis/kernel_log.hpp"
 #include "decryptor/page_exclusion.hpp"
 #include "format/bytes.hpp"
 #include "format/core_file.hpp"
@@ -193,7 +193,7 @@ TEST_CASE("real guest: every level excludes exactly what makedumpfile 1.7.2 excl
     if (!std::ifstream(kRealGuest)) FAIL("missing " << kRealGuest << " (the realguest fixture unpacks it)");
     const auto core = format::CoreFile::open(kRealGuest);
     const auto mem = core.plain_memory();
-    const auto vmcoreinfo = decryptor::find_vmcoreinfo(*mem);
+    const auto vmcoreinfo = guest::find_vmcoreinfo(*mem);
     REQUIRE(vmcoreinfo);
     const std::uint64_t max_pfn = (256u << 20) / 4096;
 
@@ -229,7 +229,7 @@ TEST_CASE("real guest: levels 0 and 1 read nothing; level 31 equals level 30 her
     if (!std::ifstream(kRealGuest)) FAIL("missing " << kRealGuest);
     const auto core = format::CoreFile::open(kRealGuest);
     const auto mem = core.plain_memory();
-    const auto vmcoreinfo = decryptor::find_vmcoreinfo(*mem);
+    const auto vmcoreinfo = guest::find_vmcoreinfo(*mem);
     REQUIRE(vmcoreinfo);
     for (unsigned level : {0u, 1u}) {
         const auto ex = PageExclusion::build(*mem, "", level, 65536);
@@ -247,7 +247,7 @@ TEST_CASE("missing VMCOREINFO or a field a level needs: Error(Format) naming it"
     if (!std::ifstream(kRealGuest)) FAIL("missing " << kRealGuest);
     const auto core = format::CoreFile::open(kRealGuest);
     const auto mem = core.plain_memory();
-    const std::string full = *decryptor::find_vmcoreinfo(*mem);
+    const std::string full = *guest::find_vmcoreinfo(*mem);
     auto without = [&](const std::string& key) {
         std::string out;
         std::istringstream in(full);

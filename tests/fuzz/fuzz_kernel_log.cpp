@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "decryptor/kernel_log.hpp"
+#include "analysis/kernel_log.hpp"
 #include "format/error.hpp"
 #include "fuzz/fuzz_common.hpp"
 
@@ -74,12 +74,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         at += 6 + n;
     }
     std::vector<std::string> texts{text};
-    if (auto found = decryptor::find_vmcoreinfo(mem)) texts.push_back(*found);
+    if (auto found = guest::find_vmcoreinfo(mem)) texts.push_back(*found);
     for (const auto& t : texts) {
         expect_clean([&] {
-            const decryptor::VmcoreInfo info = decryptor::VmcoreInfo::parse(t);
-            const decryptor::KernelLog log = decryptor::read_kernel_log_detailed(mem, info);
-            (void)decryptor::format_kernel_log(log.records, {true, true, true, true});
+            const analysis::VmcoreInfo info = analysis::VmcoreInfo::parse(t);
+            const analysis::KernelLog log = analysis::read_kernel_log_detailed(mem, info);
+            (void)analysis::format_kernel_log(log.records, {true, true, true, true});
         });
     }
     return 0;
