@@ -8,6 +8,7 @@
 
 #include "tools/cck.hpp"
 #include "format/output_file.hpp"
+#include "tools/version.hpp"
 
 namespace pvdump::tools {
 
@@ -27,6 +28,8 @@ std::string exit_code_help() {
 
 int run_tool(const char* tool, int argc, char** argv, CLI::App& app, const std::function<int()>& body) {
     app.footer(exit_code_help());
+    // One version for every tool: project(VERSION) and the git commit (tools/version.hpp).
+    app.set_version_flag("-V,--version", version_line(tool));
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

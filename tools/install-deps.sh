@@ -5,6 +5,8 @@ set -euo pipefail
 
 build_pkgs=(g++ cmake make pkg-config libssl-dev libelf-dev libcli11-dev doctest-dev zstd)
 test_pkgs=(gdb-multiarch elfutils binutils)
+# The installed-product tests (tests/install/): man pages, completions, the .deb.
+test_pkgs+=(python3 mandoc groff-base man-db bash-completion dpkg-dev lintian file ninja-build)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-build}" == test ]]; then
