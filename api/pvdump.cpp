@@ -7,10 +7,11 @@
 #include <new>
 #include <optional>
 
+#include "analysis/inspect.hpp"
 #include "decryptor/dump.hpp"
-#include "decryptor/inspect.hpp"
 #include "format/core_file.hpp"
 #include "format/error.hpp"
+#include "tools/cck.hpp"
 #include "tools/version.hpp"
 
 namespace pvdump::api {
@@ -19,6 +20,7 @@ namespace {
 
 namespace fmt = pvdump::format;
 namespace dec = pvdump::decryptor;
+namespace ana = pvdump::analysis;
 
 [[noreturn]] void rethrow_as_api() {
     try {
@@ -129,12 +131,12 @@ bool SealedDump::is_protected() const { return impl_->dump.is_pv(); }
 
 DumpInfo SealedDump::info() const {
     return guarded([&] {
-        const dec::InfoReport r = dec::inspect_info(impl_->dump);
+        const ana::InfoReport r = ana::inspect_info(impl_->dump);
         DumpInfo i;
         i.path = impl_->path;
         i.file_size = r.file_size;
-        i.kind = r.kind == dec::ContainerKind::PvDump           ? DumpKind::Protected
-                 : r.kind == dec::ContainerKind::DumpDisallowed ? DumpKind::DumpDisallowed
+        i.kind = r.kind == ana::ContainerKind::PvDump           ? DumpKind::Protected
+                 : r.kind == ana::ContainerKind::DumpDisallowed ? DumpKind::DumpDisallowed
                                                                 : DumpKind::Plain;
         i.cpus = r.cpus;
         i.memory_size = r.memory_size;
@@ -167,7 +169,7 @@ void SealedDump::authenticate(const std::uint8_t* cck, std::size_t size) {
 }
 
 void SealedDump::authenticate_with_key_file(const std::string& path) {
-    fmt::SecretBytes key = guarded([&] { return dec::load_cck(path); });
+    fmt::SecretBytes key = guarded([&] { return tools::load_cck(path); });
     authenticate(key.data(), key.size());
 }
 

@@ -21,7 +21,7 @@ target_link_libraries(pvtoolcommon PUBLIC pvversion)
 
 # ---- libpvdump: the public API, a shared library exporting only the facade ----
 # The internal static libraries go into it, so they are position independent.
-foreach(t pvformat pvdecryptor pvversion)
+foreach(t pvformat pvguest pvanalysis pvdecryptor pvkeyfile pvversion)
   set_target_properties(${t} PROPERTIES POSITION_INDEPENDENT_CODE ON)
 endforeach()
 add_library(pvdump SHARED api/pvdump.cpp)
@@ -29,7 +29,7 @@ add_library(pvdump::pvdump ALIAS pvdump)
 target_include_directories(pvdump
   PUBLIC $<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}/include> $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>
   PRIVATE ${CMAKE_SOURCE_DIR})
-target_link_libraries(pvdump PRIVATE pvdecryptor pvversion)
+target_link_libraries(pvdump PRIVATE pvdecryptor pvkeyfile pvversion)
 target_compile_definitions(pvdump PRIVATE PVDUMP_API_BUILD)
 target_compile_features(pvdump PUBLIC cxx_std_17)
 set_target_properties(pvdump PROPERTIES
