@@ -1,6 +1,8 @@
 // pvinspect's library: info, verify, cpus and the kernel log of a dump.
 #include "analysis/inspect.hpp"
 
+#include "analysis/provenance.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -253,8 +255,13 @@ InfoReport inspect_info(const std::string& path) {
 
 // ---- kernel log ------------------------------------------------------------------------
 
-KernelLogReport dump_kernel_log(const MemoryView& mem, const std::optional<std::string>& vmcoreinfo_note) {
+KernelLogReport dump_kernel_log(const MemoryView& mem, const std::optional<std::string>& vmcoreinfo_note,
+                                ReadLabels* labels) {
     KernelLogReport r;
+    auto label = [&](std::string_view structure) {
+        if (labels) labels->begin(structure);
+    };
+    label("the printk ring buffer (prb, descriptors, info and text rings)");
     std::optional<Error> note_failure;
     if (vmcoreinfo_note) {
         try {
@@ -268,6 +275,7 @@ KernelLogReport dump_kernel_log(const MemoryView& mem, const std::optional<std::
             note_failure = e;  // the note may be stale or foreign: try the guest's own
         }
     }
+    label("VMCOREINFO (the note or os_info it was found through)");
     std::optional<std::string> text = guest::find_vmcoreinfo(mem);
     if (!text) {
         if (note_failure) throw *note_failure;
@@ -276,6 +284,7 @@ KernelLogReport dump_kernel_log(const MemoryView& mem, const std::optional<std::
              "one): its kernel log cannot be found without it");
     }
     VmcoreInfo info = VmcoreInfo::parse(*text);
+    label("the printk ring buffer (prb, descriptors, info and text rings)");
     r.log = read_kernel_log_detailed(mem, info);
     r.vmcoreinfo_source = "guest memory (lowcore 0xe0c / os_info 0xe18)";
     r.osrelease = info.value("OSRELEASE");

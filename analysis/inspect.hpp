@@ -106,6 +106,10 @@ struct KernelLogReport {
 // The kernel log of guest memory `mem`; a plain vmcore's VMCOREINFO note is
 // preferred when `vmcoreinfo_note` is given. Error(Format) when the guest
 // publishes no VMCOREINFO or its log cannot be read.
-KernelLogReport dump_kernel_log(const format::MemoryView& mem, const std::optional<std::string>& vmcoreinfo_note);
+// With `labels` (a TracedMemory over `mem`, see provenance.hpp), the reads are
+// filed under "VMCOREINFO ..." and "printk ring buffer ..." as they happen.
+class ReadLabels;
+KernelLogReport dump_kernel_log(const format::MemoryView& mem, const std::optional<std::string>& vmcoreinfo_note,
+                                ReadLabels* labels = nullptr);
 
 }  // namespace pvdump::analysis

@@ -1,6 +1,9 @@
 // pvinspect verify: completion data, every CPU blob, key sanity, page plan.
 #include "decryptor/verify.hpp"
 
+#include "analysis/inspect.hpp"
+#include "analysis/provenance.hpp"
+
 #include <algorithm>
 #include <map>
 
@@ -48,6 +51,37 @@ void check_keys(const CoreFile& dump, const Keys& keys, std::vector<Finding>& ou
                        "section 'pv_compl': reserved bytes of the completion data header are not zero (ignored)"});
 }
 
+// The guest structures that pvinspect dmesg, pvdecrypt's VMCOREINFO note and
+// crash rely on (absolute lowcore pointers, VMCOREINFO, os_info, the printk
+// ring, each CPU's lowcore) must not come from shared pages, which the host
+// supplies in clear: a warning for each one that does. When the guest
+// publishes no readable VMCOREINFO / log, nothing was taken from those reads
+// and nothing is said (a test vector's shared page 0 with null pointers).
+void check_provenance(const CoreFile& dump, const Keys& keys, const std::vector<std::pair<unsigned, std::uint32_t>>& prefixes,
+                      std::vector<Finding>& findings) {
+    std::optional<analysis::PageOrigins> origins;
+    try {
+        origins.emplace(dump);
+    } catch (const Error& e) {
+        if (e.code() != ErrorCode::Format) throw;
+        return;  // the page plan reports the malformed PT_LOADs / pv_mem_meta
+    }
+    const auto mem = sealed_memory(dump, keys);
+    analysis::TracedMemory traced(*mem);
+    bool used = true;
+    try {
+        (void)analysis::dump_kernel_log(traced, std::nullopt, &traced);
+    } catch (const Error& e) {
+        if (e.code() != ErrorCode::Format) throw;
+        used = false;
+    }
+    if (used)
+        for (const auto& h : analysis::host_supplied(traced, *origins))
+            findings.push_back({Severity::Warning, "host-supplied-structure", h.paddr, h.message()});
+    for (const auto& h : analysis::shared_prefix_pages(prefixes, *origins))
+        findings.push_back({Severity::Warning, "host-supplied-structure", h.paddr, h.message()});
+}
+
 }  // namespace
 
 VerifyReport inspect_verify(const CoreFile& dump, Bytes cck, std::size_t max_findings) {
@@ -63,6 +97,7 @@ VerifyReport inspect_verify(const CoreFile& dump, Bytes cck, std::size_t max_fin
         ivs.emplace(to_hex(c.subspan(kComplIvOff, kGcmIvSize)), "the completion data");
     }
     const std::vector<CpuNotes> cpus = dump.cpus();
+    std::vector<std::pair<unsigned, std::uint32_t>> prefixes;  // of the authenticated CPUs
     if (cpus.empty())
         r.findings.push_back({Severity::Error, "cpu-none", std::nullopt, "the dump has no CPU notes (no NT_PRSTATUS)"});
     for (const CpuNotes& c : cpus) {
@@ -85,6 +120,7 @@ VerifyReport inspect_verify(const CoreFile& dump, Bytes cck, std::size_t max_fin
                                       cpu + ": its encrypted state uses the same GCM IV as " + it->second +
                                           " (an Ultravisor never reuses an IV: a copied or replayed blob?)"});
             const CpuState st = open_cpu_dump(blob, keys.dump_key.view(), c.index);
+            prefixes.emplace_back(c.index, st.prefix);
             a.authenticated = true;
             a.has_osii = st.has_osii;
             if (st.has_osii)
@@ -111,6 +147,8 @@ VerifyReport inspect_verify(const CoreFile& dump, Bytes cck, std::size_t max_fin
         }
         r.cpus.push_back(a);
     }
+
+    check_provenance(dump, keys, prefixes, r.findings);
 
     PagePlan plan = page_plan(dump, &keys.nonce, max_findings);
     r.counts = plan.counts;

@@ -12,6 +12,7 @@
 #include "decryptor/dump.hpp"
 #include "analysis/cpus.hpp"
 #include "analysis/inspect.hpp"
+#include "analysis/provenance.hpp"
 #include "decryptor/verify.hpp"
 #include "analysis/kernel_log.hpp"
 #include "tools/common.hpp"
@@ -344,16 +345,39 @@ void refuse_disallowed(const format::CoreFile& dump) {
                                     kDisallowedExplanation);
 }
 
+// Structures read from shared (host-supplied) pages: one warning line each on
+// stderr (the first 20, then a count).
+void warn_host_supplied(const std::vector<analysis::HostSupplied>& host) {
+    std::size_t shown = 0;
+    for (const auto& h : host) {
+        if (++shown > 20) break;
+        std::cerr << kTool << ": warning: " << h.message() << "\n";
+    }
+    if (host.size() > 20) std::cerr << kTool << ": warning: ... and " << host.size() - 20 << " more pages\n";
+}
+
+void json_host_supplied(tools::JsonWriter& j, const std::vector<analysis::HostSupplied>& host) {
+    j.key("host_supplied").begin_array();
+    for (const auto& h : host)
+        j.begin_object().field("structure", h.structure).field("paddr", h.paddr).field("message", h.message()).end_object();
+    j.end_array();
+}
+
 int cmd_cpus(const std::string& path, const std::string& key, bool json, bool diff_only) {
     const format::CoreFile dump = format::CoreFile::open(path);
     analysis::CpusReport r;
+    std::vector<analysis::HostSupplied> host;
     if (dump.is_pv()) {
         if (key.empty())
             fail(ErrorCode::Usage, "'" + path + "' is a PV dump: its CPU states are encrypted, give --key CCK");
         format::SecretBytes cck = tools::load_key(kTool, key);
         decryptor::Keys keys = decryptor::open_keys(dump, cck.view());
         cck.wipe();
-        r = analysis::compare_cpus(decryptor::cpu_states(dump, keys.dump_key.view()));
+        const auto records = decryptor::cpu_states(dump, keys.dump_key.view());
+        std::vector<std::pair<unsigned, std::uint32_t>> prefixes;
+        for (const auto& c : records) prefixes.emplace_back(c.index, c.state.prefix);
+        host = analysis::shared_prefix_pages(prefixes, analysis::PageOrigins(dump));
+        r = analysis::compare_cpus(records);
     } else {
         refuse_disallowed(dump);
         if (!key.empty()) std::cerr << kTool << ": note: '" << path << "' is not a PV dump; the key is not needed\n";
@@ -364,6 +388,7 @@ int cmd_cpus(const std::string& path, const std::string& key, bool json, bool di
         j.begin_object();
         json_header(j, "cpus", path);
         j.field("pv", r.pv);
+        json_host_supplied(j, host);
         j.key("cpus").begin_array();
         for (const auto& c : r.cpus) {
             j.begin_object().field("index", c.index);
@@ -382,6 +407,8 @@ int cmd_cpus(const std::string& path, const std::string& key, bool json, bool di
         }
         j.end_array();
         j.end_object();
+        std::cout.flush();
+        warn_host_supplied(host);
         return 0;
     }
     auto& out = std::cout;
@@ -409,6 +436,8 @@ int cmd_cpus(const std::string& path, const std::string& key, bool json, bool di
             out << "\n";
         }
     }
+    out.flush();
+    warn_host_supplied(host);
     return 0;
 }
 
@@ -423,6 +452,7 @@ std::optional<std::string> caller_text(const analysis::LogRecord& rec) {
 int cmd_dmesg(const std::string& path, const std::string& key, bool json, const analysis::LogFormat& fmt) {
     const format::CoreFile dump = format::CoreFile::open(path);
     analysis::KernelLogReport r;
+    std::vector<analysis::HostSupplied> host;
     if (dump.is_pv()) {
         if (key.empty())
             fail(ErrorCode::Usage, "'" + path + "' is a PV dump: its memory is encrypted, give --key CCK");
@@ -431,7 +461,9 @@ int cmd_dmesg(const std::string& path, const std::string& key, bool json, const 
         cck.wipe();
         auto mem = decryptor::sealed_memory(dump, keys);
         // A PV dump's clear notes come from the hypervisor: only the guest's own VMCOREINFO counts.
-        r = analysis::dump_kernel_log(*mem, std::nullopt);
+        analysis::TracedMemory traced(*mem);
+        r = analysis::dump_kernel_log(traced, std::nullopt, &traced);
+        host = analysis::host_supplied(traced, analysis::PageOrigins(dump));
     } else {
         refuse_disallowed(dump);
         if (!key.empty()) std::cerr << kTool << ": note: '" << path << "' is not a PV dump; the key is not needed\n";
@@ -443,6 +475,7 @@ int cmd_dmesg(const std::string& path, const std::string& key, bool json, const 
         j.begin_object();
         json_header(j, "dmesg", path);
         j.field("vmcoreinfo_source", r.vmcoreinfo_source);
+        json_host_supplied(j, host);
         if (r.osrelease) j.field("osrelease", *r.osrelease);
         else j.null_field("osrelease");
         j.field("log_format", log.source == analysis::KernelLogSource::PrintkRingbuffer ? "printk-ringbuffer" : "log-buf");
@@ -463,6 +496,7 @@ int cmd_dmesg(const std::string& path, const std::string& key, bool json, const 
         std::cout << analysis::format_kernel_log(log.records, fmt);
     }
     std::cout.flush();
+    warn_host_supplied(host);
     if (log.invalid || log.truncated)
         std::cerr << kTool << ": note: " << log.invalid << " damaged records skipped, " << log.truncated
                   << " records truncated\n";
