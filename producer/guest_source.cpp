@@ -5,12 +5,14 @@
 #include <charconv>
 #include <array>
 #include <cstring>
+#include <optional>
 
 #include "format/core_file.hpp"
 #include "format/crypto.hpp"
 #include "format/mapped_file.hpp"
 #include "format/memory_view.hpp"
 #include "guest/s390.hpp"
+#include "producer/guest_memmap.hpp"
 #include "producer/printk_hook.hpp"
 #include "producer/random.hpp"
 
@@ -189,6 +191,7 @@ public:
     }
     const std::vector<MemoryRange>& blocks() const override { return blocks_; }
     const std::vector<format::CpuState>& cpus() const override { return cpus_; }
+    const GuestMemmap* memmap() const override { return memmap_ ? &*memmap_ : nullptr; }
     void read_pages(std::uint64_t paddr, format::MutableBytes out, std::span<PageInfo> info) const override {
         check_range(blocks_, paddr, info.size(), out, info);
         for (std::size_t i = 0; i < info.size(); ++i) info[i] = page(paddr / kPageSize + i, out.data() + i * kPageSize);
@@ -204,6 +207,10 @@ private:
     PageInfo page(std::uint64_t pn, std::uint8_t* out) const {
         if (auto it = fixed_.find(pn); it != fixed_.end()) {
             if (out) std::memcpy(out, it->second.data(), kPageSize);
+            return {PageKind::Data, false};
+        }
+        if (memmap_ && memmap_->covers(pn)) {  // the struct page array (producer/guest_memmap)
+            if (out) memmap_->fill(pn, out);
             return {PageKind::Data, false};
         }
         const std::uint64_t h = mix64(seed_ * 0x100000001b3ull ^ mix64(pn));
@@ -322,6 +329,19 @@ private:
         put(kGenPrintkAddr, printk.bytes);
 
         std::string info = "OSRELEASE=" + o.osrelease + "\nPAGESIZE=4096\nKERNELOFFSET=0\n" + printk.vmcoreinfo;
+        // A struct page array for dump levels 2..16, when the first block has
+        // room for it and nothing placed so far is in its way.
+        memmap_ = GuestMemmap::plan(blocks_, seed_);
+        if (memmap_) {
+            const std::uint64_t lo = GuestMemmap::kTablesPhys / kPageSize;
+            const auto clash = fixed_.lower_bound(lo);
+            if (clash != fixed_.end() && clash->first < GuestMemmap::kMemmapPhys / kPageSize + memmap_->max_pfn() / 64 + 256)
+                memmap_.reset();
+        }
+        if (memmap_) {
+            for (auto& [addr, bytes] : memmap_->fixed_pages(o.osrelease)) put(addr, bytes);
+            info += memmap_->vmcoreinfo();
+        }
         const std::vector<std::uint8_t> note = guest::build_vmcoreinfo_note(info);
         if (note.size() > kGenOsInfoAddr + kPageSize - kGenVmcoreinfoAddr + kPageSize)
             fail(ErrorCode::Internal, "generated guest: VMCOREINFO note too large");
@@ -330,6 +350,11 @@ private:
         put(kGenOsInfoAddr, guest::build_os_info(kGenVmcoreinfoAddr, note));
         put_be64(guest::kLowcoreVmcoreInfo, kGenVmcoreinfoAddr);
         put_be64(guest::kLowcoreOsInfo, kGenOsInfoAddr);
+        if (memmap_) {
+            std::vector<std::uint64_t> pns;
+            for (auto& [pn, bytes] : fixed_) pns.push_back(pn);
+            memmap_->set_reserved(std::move(pns));
+        }
         // Fixed pages must lie in RAM.
         for (auto& [pn, bytes] : fixed_) {
             const std::uint64_t a = pn * kPageSize;
@@ -343,6 +368,7 @@ private:
     std::vector<MemoryRange> blocks_;
     std::vector<format::CpuState> cpus_;
     std::map<std::uint64_t, std::vector<std::uint8_t>> fixed_;  // page number -> 4096 bytes
+    std::optional<GuestMemmap> memmap_;
 };
 
 }  // namespace

@@ -10,8 +10,9 @@
 //  * a generated guest: page content computed from (seed, page number) on
 //    demand, so a 16 GiB guest needs no 16 GiB buffer; with an absolute
 //    lowcore that points to a VMCOREINFO note (0xe0c) and an os_info page
-//    (0xe18), a lowcore per CPU at its prefix, a printk ring buffer, and a mix
-//    of zero, shared, text-like and random pages.
+//    (0xe18), a lowcore per CPU at its prefix, a printk ring buffer, a struct
+//    page array (producer/guest_memmap.hpp) and a mix of zero, shared,
+//    text-like and random pages.
 //
 // Every source is read-only and thread-safe: parallel workers call
 // read_pages() on disjoint ranges at the same time.
@@ -42,6 +43,8 @@ struct PageInfo {
 };
 const char* page_kind_name(PageKind kind);
 
+class GuestMemmap;
+
 class GuestSource {
 public:
     virtual ~GuestSource() = default;
@@ -60,6 +63,9 @@ public:
     virtual void classify_pages(std::uint64_t paddr, std::span<PageInfo> info) const;
 
     std::uint64_t memory_size() const;
+    // A generated guest's struct page array (producer/guest_memmap.hpp), for
+    // tests that check what dump levels 2..16 find; null for other sources.
+    virtual const GuestMemmap* memmap() const { return nullptr; }
 };
 
 // ---- the three sources --------------------------------------------------------

@@ -271,7 +271,7 @@ TEST_CASE("missing VMCOREINFO or a field a level needs: Error(Format) naming it"
             FAIL("no error");
         } catch (const Error& e) {
             CHECK(e.code() == ErrorCode::Format);
-            CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos, e.what());
+            CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos, std::string(e.what()));
             CHECK(std::string(e.what()).find("dump level " + std::to_string(level)) != std::string::npos);
         }
     };
@@ -363,6 +363,111 @@ TEST_CASE("synthetic guest: an unmapped memmap is Error(Format) naming the addre
         (void)PageExclusion::build(h.mem, h.vmcoreinfo(), 8, SynthGuest::kPfns);
         FAIL("no error");
     } catch (const Error& e) {
-        CHECK_MESSAGE(std::string(e.what()).find("no present memory section") != std::string::npos, e.what());
+        CHECK_MESSAGE(std::string(e.what()).find("no present memory section") != std::string::npos, std::string(e.what()));
     }
+}
+
+// ---- the generated guest's struct page array (producer/guest_memmap) -------------
+#include "producer/guest_memmap.hpp"
+#include "producer/guest_source.hpp"
+
+namespace {
+
+// Guest physical memory straight from a GuestSource (no sealing).
+class SourceView : public format::MemoryView {
+public:
+    explicit SourceView(const producer::GuestSource& g) : g_(g) {}
+    bool contains(std::uint64_t paddr, std::uint64_t size) const override {
+        for (const auto& b : g_.blocks())
+            if (paddr >= b.paddr && paddr - b.paddr <= b.size && size <= b.size - (paddr - b.paddr)) return true;
+        return false;
+    }
+    void read(std::uint64_t paddr, std::span<std::uint8_t> out) const override {
+        if (!contains(paddr, out.size())) throw Error(ErrorCode::Format, "generated guest: read outside RAM");
+        std::vector<std::uint8_t> page(4096);
+        producer::PageInfo info[1];
+        for (std::size_t done = 0; done < out.size();) {
+            const std::uint64_t a = paddr + done;
+            g_.read_pages(a & ~std::uint64_t{4095}, format::MutableBytes(page.data(), page.size()), info);
+            const std::size_t n = std::min<std::size_t>(out.size() - done, 4096 - (a & 4095));
+            std::copy_n(page.begin() + std::ptrdiff_t(a & 4095), n, out.begin() + std::ptrdiff_t(done));
+            done += n;
+        }
+    }
+
+private:
+    const producer::GuestSource& g_;
+};
+
+}  // namespace
+
+TEST_CASE("generated guest: every level excludes exactly the pages the generator made for it") {
+    using R = producer::GuestMemmap::Role;
+    struct Config {
+        const char* name;
+        std::uint64_t size;
+        std::vector<format::MemoryRange> blocks;
+    };
+    const std::vector<Config> configs = {
+        {"64 MiB", 64u << 20, {}},
+        {"two blocks with a hole", 72u << 20, {{0, 40u << 20}, {48u << 20, 32u << 20}}},
+        {"300 MiB (two sections)", 300u << 20, {}},
+    };
+    for (const auto& c : configs) {
+        CAPTURE(c.name);
+        producer::GeneratedGuestOptions o;
+        o.size = c.size;
+        o.blocks = c.blocks;
+        o.seed = 7;
+        const auto g = producer::generate_guest(o);
+        const producer::GuestMemmap* mm = g->memmap();
+        REQUIRE(mm);
+        const SourceView view(*g);
+        const auto info = guest::find_vmcoreinfo(view);
+        REQUIRE(info);
+        const std::uint64_t max_pfn = mm->max_pfn();
+        std::map<R, std::uint64_t> roles;
+        for (std::uint64_t p = 0; p < max_pfn; ++p) ++roles[mm->role(p)];
+        // Something of every kind, so that each level has work.
+        for (R r : {R::Free, R::FreeHead, R::Cache, R::CachePrivate, R::Anon, R::ThpHead, R::Slab, R::Kernel, R::Reserved})
+            CHECK_MESSAGE(roles[r] > 0, "no page of role " << int(r));
+        for (unsigned level : {2u, 4u, 8u, 16u, 31u}) {
+            CAPTURE(level);
+            const auto ex = PageExclusion::build(view, *info, level, max_pfn);
+            std::vector<std::uint64_t> wrong;
+            std::uint64_t cache = 0, cache_private = 0, user = 0, free = 0;
+            for (std::uint64_t p = 0; p < max_pfn; ++p) {
+                const R r = mm->role(p);
+                bool want = false;
+                if ((level & 16) && (r == R::Free || r == R::FreeHead || r == R::FreeTail)) want = true, ++free;
+                if ((level & 6) && r == R::Cache) want = true, ++cache;
+                if ((level & 4) && r == R::CachePrivate) want = true, ++cache_private;
+                if ((level & 8) && (r == R::Anon || r == R::ThpHead || r == R::ThpTail)) want = true, ++user;
+                if (ex.excluded(p) != want) wrong.push_back(p);
+            }
+            CHECK_MESSAGE(wrong.empty(), "pfns decided otherwise than generated: " << list(wrong));
+            CHECK(ex.counts().cache == cache);
+            CHECK(ex.counts().cache_private == cache_private);
+            CHECK(ex.counts().user == user);
+            CHECK(ex.counts().free == free);
+        }
+    }
+}
+
+TEST_CASE("generated guest too small for a memmap: no memmap, levels 2..16 name what is missing") {
+    producer::GeneratedGuestOptions o;
+    o.size = 8u << 20;  // the tables and the memmap need 9 MiB and more
+    const auto g = producer::generate_guest(o);
+    CHECK(g->memmap() == nullptr);
+    const SourceView view(*g);
+    const auto info = guest::find_vmcoreinfo(view);
+    REQUIRE(info);
+    try {
+        (void)PageExclusion::build(view, *info, 31, 2048);
+        FAIL("no error");
+    } catch (const Error& e) {
+        CHECK(e.code() == ErrorCode::Format);
+        CHECK_MESSAGE(std::string(e.what()).find("VMCOREINFO lacks SIZE(page)") != std::string::npos, std::string(e.what()));
+    }
+    CHECK(PageExclusion::build(view, *info, 1, 2048).excluded_count() == 0);
 }
