@@ -7,7 +7,7 @@
 #include <string>
 
 #include "analysis/kernel_log.hpp"
-#include "decryptor/page_exclusion.hpp"
+#include "analysis/page_exclusion.hpp"
 #include "format/core_file.hpp"
 #include "format/error.hpp"
 
@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
         const auto vmcoreinfo = guest::find_vmcoreinfo(*mem);
         std::uint64_t max_paddr = 0;
         for (const auto& l : core.loads()) max_paddr = std::max(max_paddr, l.paddr + l.memsz);
-        const auto ex = decryptor::PageExclusion::build(*mem, vmcoreinfo.value_or(""), unsigned(std::stoul(argv[2])),
+        const auto ex = analysis::PageExclusion::build(*mem, vmcoreinfo.value_or(""), unsigned(std::stoul(argv[2])),
                                                         (max_paddr + 4095) / 4096);
         const auto& c = ex.counts();
         std::printf("# counts cache %" PRIu64 " cache_private %" PRIu64 " user %" PRIu64 " free %" PRIu64

@@ -1,4 +1,4 @@
-// Dump levels 2..16 (decryptor/page_exclusion): on the real Debian 12 s390x
+// Dump levels 2..16 (analysis/page_exclusion): on the real Debian 12 s390x
 // guest the excluded page frames equal, pfn by pfn, what Debian's makedumpfile
 // 1.7.2 excluded at the same level (tests/data/levels/, made by
 // tests/tools/levels-fixture.sh); VMCOREINFO lacking a needed field is
@@ -15,13 +15,13 @@
 #include <vector>
 
 #include "analysis/kernel_log.hpp"
-#include "decryptor/page_exclusion.hpp"
+#include "analysis/page_exclusion.hpp"
 #include "format/bytes.hpp"
 #include "format/core_file.hpp"
 #include "format/error.hpp"
 
 using namespace pvdump;
-using decryptor::PageExclusion;
+using analysis::PageExclusion;
 
 namespace {
 

@@ -46,7 +46,7 @@
 
 #include "format/memory_view.hpp"
 
-namespace pvdump::decryptor {
+namespace pvdump::analysis {
 
 inline constexpr unsigned kDumpLevelZero = 1;
 inline constexpr unsigned kDumpLevelCache = 2;
@@ -102,4 +102,4 @@ private:
     std::vector<std::uint64_t> bits_;
 };
 
-}  // namespace pvdump::decryptor
+}  // namespace pvdump::analysis

@@ -4,7 +4,7 @@
 // nothing about struct page is compiled in except what makedumpfile also
 // assumes (the widths of the fields: flags/mapping/private/compound_head are
 // 64-bit words, _mapcount a 32-bit word, compound_order/dtor bytes).
-#include "decryptor/page_exclusion.hpp"
+#include "analysis/page_exclusion.hpp"
 
 #include <algorithm>
 #include <array>
@@ -18,9 +18,7 @@
 #include "format/bytes.hpp"
 #include "format/error.hpp"
 
-namespace pvdump::decryptor {
-using analysis::KernelAddressMap;
-using analysis::VmcoreInfo;
+namespace pvdump::analysis {
 namespace {
 
 using format::MemoryView;
@@ -612,4 +610,4 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> PageExclusion::excluded_run
     return runs;
 }
 
-}  // namespace pvdump::decryptor
+}  // namespace pvdump::analysis
