@@ -144,3 +144,5 @@ foreach(t version man_pages completion installed_api deb)
             bash ${CMAKE_SOURCE_DIR}/tests/install/${t}.sh ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
   set_tests_properties(install_${t} PROPERTIES SKIP_RETURN_CODE 77 LABELS install)
 endforeach()
+# Both run the build's install scripts (which write build/install_manifest.txt): one at a time.
+set_tests_properties(install_installed_api install_deb PROPERTIES RESOURCE_LOCK pvdump_install_scripts)
