@@ -55,8 +55,8 @@ for t in "${tools[@]}"; do
         expect "$want" "$t" ${c:+"$c"} -
         # A prefix narrows it (the last long option, whole).
         o=$(grep -- '^--' <<<"$want" | tail -1)
-        complete_words "$t" ${c:+"$c"} "$o" | grep -qx -- "$o" || fail "'$t ${c:+$c }$o<TAB>' does not offer $o"
-        complete_words "$t" ${c:+"$c"} "$o" | grep -qv -- "^$o" && fail "'$t ${c:+$c }$o<TAB>' offers options not starting with $o"
+        complete_words "$t" ${c:+"$c"} "$o" | contains -x -- "$o" || fail "'$t ${c:+$c }$o<TAB>' does not offer $o"
+        complete_words "$t" ${c:+"$c"} "$o" | contains -v -- "^$o" && fail "'$t ${c:+$c }$o<TAB>' offers options not starting with $o"
     done
 done
 expect "$(lines --progress)" pvdecrypt --pro
@@ -65,9 +65,9 @@ expect "$(lines --progress)" pvdecrypt --pro
 expect "$(lines info verify cpus dmesg)" pvinspect ""
 expect "dmesg" pvinspect dm
 expect "$(lines cpus)" pvinspect cp
-complete_words pvinspect dmesg - | grep -qx -- -t || fail "pvinspect dmesg -<TAB> lacks -t"
-complete_words pvinspect info - | grep -qx -- --key && fail "pvinspect info -<TAB> offers --key (info takes no key)"
-complete_words pvinspect cpus x.pvdump --key k --d | grep -qx -- --diff-only || fail "pvinspect cpus ... --d<TAB> lacks --diff-only"
+complete_words pvinspect dmesg - | contains -x -- -t || fail "pvinspect dmesg -<TAB> lacks -t"
+complete_words pvinspect info - | contains -x -- --key && fail "pvinspect info -<TAB> offers --key (info takes no key)"
+complete_words pvinspect cpus x.pvdump --key k --d | contains -x -- --diff-only || fail "pvinspect cpus ... --d<TAB> lacks --diff-only"
 
 # Files: DUMP, --key, --output, --guest, --cck; directories only where a DIR is wanted.
 cd "$scratch"

@@ -41,7 +41,7 @@ for f in usr/bin/pvdecrypt usr/bin/pvseal usr/bin/pvinspect \
     grep -qx "\./$f" <<<"$contents" || fail "the package lacks /$f"
 done
 if grep -q '^\./usr/local' <<<"$contents"; then fail "the package installs into /usr/local"; fi
-dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -qx './shlibs' || fail "the package has no shlibs file (CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS)"
+dpkg-deb --ctrl-tarfile "$deb" | tar -t | contains -x './shlibs' || fail "the package has no shlibs file (CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS)"
 
 # Unpacked into a scratch root: the tools run from there.
 root=$scratch/root
@@ -53,7 +53,7 @@ data=$src/tests/data
 "$root/usr/bin/pvdecrypt" "$data/basic.pvdump" -k "$PVDUMP_TEST_KEYS/cck.bin" -o "$scratch/basic.vmcore" -q ||
     fail "the packaged pvdecrypt failed on basic.pvdump"
 "$root/usr/bin/pvinspect" cpus "$scratch/basic.vmcore" --json >/dev/null || fail "the packaged pvinspect cannot read its vmcore"
-file -b "$root/usr/bin/pvdecrypt" | grep -q 'stripped' && ! file -b "$root/usr/bin/pvdecrypt" | grep -q 'not stripped' ||
+file -b "$root/usr/bin/pvdecrypt" | contains 'stripped' && ! file -b "$root/usr/bin/pvdecrypt" | contains 'not stripped' ||
     fail "the packaged pvdecrypt is not stripped"
 
 if command -v lintian >/dev/null; then

@@ -65,7 +65,7 @@ if ! "$PVDUMP_CMAKE" -S "$scratch/example-src" -B "$scratch/example" "${gen[@]}"
 fi
 found=$(sed -n 's/^pvdump_DIR:PATH=//p' "$scratch/example/CMakeCache.txt")
 [[ $found == "$libdir/cmake/pvdump" ]] || fail "find_package(pvdump) found '$found', not the installed package"
-ldd "$scratch/example/pvdump-api-example" | grep -q "=> $libdir/libpvdump.so" || fail "the example does not load the installed libpvdump: $(ldd "$scratch/example/pvdump-api-example" | grep pvdump)"
+ldd "$scratch/example/pvdump-api-example" | contains "=> $libdir/libpvdump.so" || fail "the example does not load the installed libpvdump: $(ldd "$scratch/example/pvdump-api-example" | grep pvdump)"
 
 # The same program through pkg-config.
 if command -v pkg-config >/dev/null; then

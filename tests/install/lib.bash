@@ -17,3 +17,10 @@ trap 'rm -rf "$scratch"' EXIT
 help_options() { grep -oE '^  -[^ ]+' | sed 's/^ *//' | tr ',' '\n'; }
 # The subcommands a --help text lists.
 help_subcommands() { sed -n '/^Subcommands:/,/^$/s/^  \([a-z][a-z0-9-]*\) .*/\1/p'; }
+# grep -q over the whole of stdin: `cmd | grep -q` fails under pipefail when grep
+# exits at its first match before cmd has written everything (SIGPIPE).
+contains() {
+    local text
+    text=$(cat)
+    grep -q "$@" <<<"$text"
+}

@@ -38,11 +38,11 @@ for t in "${tools[@]}"; do
         grep -q "^\.SH \"\?$s\"\?$" "$page" || fail "man/$t.1 has no $s section"
     done
     for s in zgetdump crash makedumpfile; do
-        sed -n '/^\.SH "\?SEE ALSO/,$p' "$page" | grep -q "^\.BR $s (" || fail "man/$t.1: SEE ALSO does not name $s"
+        sed -n '/^\.SH "\?SEE ALSO/,$p' "$page" | contains "^\.BR $s (" || fail "man/$t.1: SEE ALSO does not name $s"
     done
     # Every exit code --help lists that applies to the tool is in EXIT STATUS.
     for code in 0 1 2 3 4 130; do
-        sed -n '/^\.SH "\?EXIT STATUS/,/^\.SH/p' "$page" | grep -qE "^\.BR? $code( |$)" || fail "man/$t.1: exit code $code is not in EXIT STATUS"
+        sed -n '/^\.SH "\?EXIT STATUS/,/^\.SH/p' "$page" | contains -E "^\.BR? $code( |$)" || fail "man/$t.1: exit code $code is not in EXIT STATUS"
     done
 
     if [[ -n $have_mandoc ]]; then
@@ -56,7 +56,7 @@ for t in "${tools[@]}"; do
     if command -v man >/dev/null; then
         out=$(MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null) || fail "man -l $page failed: $out"
         [[ -z $out ]] || fail "man -l $page: $out"
-        MANWIDTH=80 man -l "$page" 2>/dev/null | grep -q "^NAME" || fail "man -l $page printed no NAME section"
+        MANWIDTH=80 man -l "$page" 2>/dev/null | contains "^NAME" || fail "man -l $page printed no NAME section"
     fi
     echo "$t: $(wc -w <<<"$all_opts") options documented"
 done
