@@ -191,9 +191,13 @@ void check_tweak_reuse(const detail::PageIndex& idx, const std::uint8_t* nonce, 
 
 PagePlan page_plan(const CoreFile& dump, const std::array<std::uint8_t, 16>* nonce, std::size_t max_findings,
                    bool check_zero_content) {
+    return page_plan(detail::PageIndex(dump), nonce, max_findings, check_zero_content);
+}
+
+PagePlan page_plan(const detail::PageIndex& idx, const std::array<std::uint8_t, 16>* nonce, std::size_t max_findings,
+                   bool check_zero_content) {
     PagePlan plan;
     Collector out{plan, max_findings};
-    detail::PageIndex idx(dump);
     static const std::uint8_t zeros[kPageSize] = {};
     std::uint8_t page[kPageSize];
     // One summary line for a short pv_mem_meta, before the per-page findings.

@@ -13,6 +13,10 @@
 
 namespace pvdump::analysis {
 
+namespace detail {
+class PageIndex;
+}
+
 enum class Severity { Note, Warning, Error };
 const char* severity_name(Severity s);
 
@@ -41,6 +45,9 @@ struct PagePlan {
 // bytes are not zero (harmless; pvinspect verify reports it, pvdecrypt skips
 // the extra reads).
 PagePlan page_plan(const format::CoreFile& dump, const std::array<std::uint8_t, 16>* nonce,
+                   std::size_t max_findings = 1000, bool check_zero_content = true);
+// The same over a page index already built (analysis/pages.hpp).
+PagePlan page_plan(const detail::PageIndex& pages, const std::array<std::uint8_t, 16>* nonce,
                    std::size_t max_findings = 1000, bool check_zero_content = true);
 
 }  // namespace pvdump::analysis

@@ -45,7 +45,8 @@ Keys open_keys(const format::CoreFile& dump, format::Bytes cck);
 // Every NT_S390_PV_CPU_DATA, authenticated and decrypted. Error(Auth) names the CPU.
 std::vector<CpuRecord> cpu_states(const format::CoreFile& dump, format::Bytes dump_key);
 
-// Guest memory of a sealed dump, decrypted page by page on demand.
+// Guest memory of a sealed dump, decrypted page by page on demand. `dump` and
+// `keys` must outlive the view (SealedDump::memory() is the same over a SealedDump).
 std::unique_ptr<format::MemoryView> sealed_memory(const format::CoreFile& dump, const Keys& keys);
 
 struct DecryptOptions {
@@ -53,10 +54,12 @@ struct DecryptOptions {
     // Called now and then with bytes of memory done (from one thread at a time).
     std::function<void(std::uint64_t done, std::uint64_t total)> progress;
 };
+class SealedDump;  // decryptor/sealed_dump.hpp
 // Decrypts every PT_LOAD into `out` at the layout's offsets (zero pages and
 // pages that decrypt to zeros are left as holes in a file; streams write them).
-void decrypt_memory(const format::CoreFile& dump, const Keys& keys, const format::VmcoreLayout& layout,
-                    format::OutputFile& out, const DecryptOptions& options);
+// `dump` must be unlocked.
+void decrypt_memory(const SealedDump& dump, const format::VmcoreLayout& layout, format::OutputFile& out,
+                    const DecryptOptions& options);
 
 struct DecryptResult {
     std::vector<CpuRecord> cpus;

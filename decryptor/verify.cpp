@@ -84,9 +84,11 @@ void check_provenance(const CoreFile& dump, const Keys& keys, const std::vector<
 
 }  // namespace
 
-VerifyReport inspect_verify(const CoreFile& dump, Bytes cck, std::size_t max_findings) {
+VerifyReport inspect_verify(SealedDump& sealed, Bytes cck, std::size_t max_findings) {
     VerifyReport r;
-    Keys keys = open_keys(dump, cck);  // Error(Format) not PV, Error(Auth) completion data
+    sealed.unlock(cck);  // Error(Format) not PV, Error(Auth) completion data
+    const CoreFile& dump = sealed.file();
+    const Keys& keys = sealed.keys();
     r.completion_authenticated = true;
     check_keys(dump, keys, r.findings);
 
@@ -150,12 +152,12 @@ VerifyReport inspect_verify(const CoreFile& dump, Bytes cck, std::size_t max_fin
 
     check_provenance(dump, keys, prefixes, r.findings);
 
-    PagePlan plan = page_plan(dump, &keys.nonce, max_findings);
+    PagePlan plan = page_plan(sealed.pages(), &keys.nonce, max_findings);
     r.counts = plan.counts;
     r.meta_covers_all = plan.meta_covers_all;
     r.findings_dropped = plan.findings_dropped;
     for (auto& f : plan.findings) r.findings.push_back(std::move(f));
-    return r;  // `keys` wipes itself here
+    return r;
 }
 
 }  // namespace pvdump::decryptor

@@ -9,6 +9,7 @@
 
 #include "analysis/page_plan.hpp"
 #include "decryptor/dump.hpp"
+#include "decryptor/sealed_dump.hpp"
 
 namespace pvdump::decryptor {
 
@@ -41,7 +42,8 @@ struct VerifyReport {
 
 // Authenticates the completion data with `cck` (Error(Auth) when it fails,
 // Error(Format) when the dump is not a PV dump), then every CPU blob, checks
-// the keys and runs page_plan() with the nonce. The keys are wiped on return.
-VerifyReport inspect_verify(const format::CoreFile& dump, format::Bytes cck, std::size_t max_findings = 1000);
+// the keys and runs page_plan() with the nonce. `dump` is left unlocked (its
+// keys are wiped with it).
+VerifyReport inspect_verify(SealedDump& dump, format::Bytes cck, std::size_t max_findings = 1000);
 
 }  // namespace pvdump::decryptor

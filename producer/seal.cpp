@@ -1,13 +1,12 @@
 #include "producer/seal.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <exception>
+#include <memory>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include "format/output_file.hpp"
+#include "format/page_pipeline.hpp"
 #include "format/qemu_writer.hpp"
 #include "producer/random.hpp"
 #include "producer/ultravisor.hpp"
@@ -16,40 +15,9 @@ namespace pvdump::producer {
 
 using format::kPageSize;
 using format::kTweakSize;
+namespace pipeline = format::pipeline;
 
 namespace {
-
-struct Batch {
-    std::uint64_t paddr;
-    std::size_t pages;
-};
-
-// Batches in address order, computed from an index so that no per-guest
-// table is needed.
-class Batches {
-public:
-    Batches(const std::vector<format::MemoryRange>& blocks, std::size_t batch_pages)
-        : blocks_(blocks), batch_pages_(batch_pages) {
-        for (const auto& b : blocks) {
-            first_.push_back(count_);
-            count_ += (b.size / kPageSize + batch_pages - 1) / batch_pages;
-        }
-    }
-    std::uint64_t count() const { return count_; }
-    Batch at(std::uint64_t i) const {
-        const std::size_t blk = std::size_t(std::upper_bound(first_.begin(), first_.end(), i) - first_.begin() - 1);
-        const auto& b = blocks_[blk];
-        const std::uint64_t first_page = (i - first_[blk]) * batch_pages_;
-        const std::uint64_t pages = std::min<std::uint64_t>(batch_pages_, b.size / kPageSize - first_page);
-        return {b.paddr + first_page * kPageSize, std::size_t(pages)};
-    }
-
-private:
-    const std::vector<format::MemoryRange>& blocks_;
-    std::size_t batch_pages_;
-    std::vector<std::uint64_t> first_;
-    std::uint64_t count_ = 0;
-};
 
 struct Counts {
     std::uint64_t encrypted = 0, swapped = 0, zero = 0, shared = 0;
@@ -61,152 +29,80 @@ struct Counts {
     }
 };
 
-// One worker's buffers and cipher context, reused for every batch it does.
-struct Worker {
-    Worker(const Ultravisor& uv, std::size_t batch_pages)
-        : exporter(uv.exporter()), data(batch_pages * kPageSize), info(batch_pages), comps(batch_pages * kTweakSize) {}
-    Ultravisor::Exporter exporter;
-    std::vector<std::uint8_t> data;
-    std::vector<PageInfo> info;
-    std::vector<std::uint8_t> comps;
-    Counts counts;
-    Batch batch{};
-
-    void run(const GuestSource& guest, const Ultravisor& uv, Batch b) {
-        batch = b;
-        guest.read_pages(b.paddr, format::MutableBytes(data.data(), b.pages * kPageSize), std::span(info.data(), b.pages));
-        for (std::size_t i = 0; i < b.pages; ++i) {
-            const std::uint64_t paddr = b.paddr + i * kPageSize;
-            exporter.export_page(paddr, info[i], data.data() + i * kPageSize, comps.data() + i * kTweakSize);
-            switch (info[i].kind) {
-            case PageKind::Zero: ++counts.zero; break;
-            case PageKind::Shared: ++counts.shared; break;
-            case PageKind::Data:
-                ++counts.encrypted;
-                if (uv.swapped_out(paddr / kPageSize)) ++counts.swapped;
-                break;
-            }
-        }
-    }
-
-    // Writes the batch's memory and its components. Runs of 16 zero pages
-    // (64 KiB) and more stay holes; shorter ones are written (export_page
-    // zeroed them), so the file gets few large writes, not one per data run.
-    void write_positional(format::OutputFile& out, const format::QemuLayout& layout, bool pv) const {
-        constexpr std::size_t kMinHolePages = 16;
-        const std::uint64_t base = layout.file_offset_of(batch.paddr);
-        auto zero_run_end = [&](std::size_t k) {
-            while (k < batch.pages && info[k].kind == PageKind::Zero) ++k;
-            return k;
-        };
-        std::size_t i = 0;
-        while (i < batch.pages) {
-            const std::size_t z = zero_run_end(i);
-            if (z - i >= kMinHolePages || z == batch.pages) {
-                i = z;
-                continue;
-            }
-            std::size_t j = z;  // extend the write over zero runs too short to be holes
-            while (j < batch.pages) {
-                const std::size_t zj = zero_run_end(j);
-                if (zj > j && (zj - j >= kMinHolePages || zj == batch.pages)) break;
-                j = zj > j ? zj : j + 1;
-            }
-            out.pwrite_all(format::Bytes(data.data() + i * kPageSize, (j - i) * kPageSize), base + i * kPageSize);
-            out.start_writeback(base + i * kPageSize, (j - i) * kPageSize);
-            i = j;
-        }
-        if (pv)
-            out.pwrite_all(format::Bytes(comps.data(), batch.pages * kTweakSize), layout.component_offset(batch.paddr));
-    }
-};
-
-class Progress {
+// The pipeline's input end: guest pages exported by the simulated Ultravisor.
+// Each worker has its own exporter (XTS context) and page-info buffer; the
+// tweak components of a batch travel in batch.side.
+class SealSource final : public pipeline::PageSource {
 public:
-    Progress(const SealOptions& o, std::uint64_t total) : fn_(o.progress), total_(total) {}
-    void add(std::uint64_t bytes) {
-        const std::uint64_t now = done_ += bytes;
-        if (!fn_) return;
-        std::unique_lock lock(mutex_, std::try_to_lock);
-        if (lock.owns_lock()) fn_(now, total_);
-    }
-    void finish() {
-        if (!fn_) return;
+    SealSource(const GuestSource& guest, const Ultravisor& uv, std::size_t batch_pages)
+        : guest_(guest), uv_(uv), batch_pages_(batch_pages) {}
+    std::unique_ptr<Worker> make_worker() const override { return std::make_unique<SealWorker>(*this); }
+    Counts counts() const {
         std::lock_guard lock(mutex_);
-        fn_(total_, total_);
+        return total_;
     }
 
 private:
-    const std::function<void(std::uint64_t, std::uint64_t)>& fn_;
-    std::uint64_t total_;
-    std::atomic<std::uint64_t> done_{0};
-    std::mutex mutex_;
+    class SealWorker final : public Worker {
+    public:
+        explicit SealWorker(const SealSource& s) : s_(s), exporter_(s.uv_.exporter()), info_(s.batch_pages_) {}
+        ~SealWorker() override {
+            std::lock_guard lock(s_.mutex_);
+            s_.total_.add(counts_);
+        }
+        void fill(const pipeline::WorkItem& item, pipeline::Batch& b, bool) override {
+            const std::size_t n = std::size_t(item.pages);
+            b.side.resize(n * kTweakSize);
+            s_.guest_.read_pages(item.paddr, format::MutableBytes(b.data.data(), n * kPageSize), std::span(info_.data(), n));
+            for (std::size_t i = 0; i < n; ++i) {
+                const std::uint64_t paddr = item.paddr + i * kPageSize;
+                // export_page zeroes a zero page, so the batch holds it as zeros.
+                exporter_.export_page(paddr, info_[i], b.page(i), b.side.data() + i * kTweakSize);
+                b.fill[i] = info_[i].kind == PageKind::Zero ? pipeline::PageFill::Zero : pipeline::PageFill::Data;
+                count(paddr, info_[i].kind);
+            }
+        }
+
+    private:
+        void count(std::uint64_t paddr, PageKind kind) {
+            switch (kind) {
+            case PageKind::Zero: ++counts_.zero; break;
+            case PageKind::Shared: ++counts_.shared; break;
+            case PageKind::Data:
+                ++counts_.encrypted;
+                if (s_.uv_.swapped_out(paddr / kPageSize)) ++counts_.swapped;
+                break;
+            }
+        }
+        const SealSource& s_;
+        Ultravisor::Exporter exporter_;
+        std::vector<PageInfo> info_;
+        Counts counts_;
+    };
+
+    const GuestSource& guest_;
+    const Ultravisor& uv_;
+    std::size_t batch_pages_;
+    mutable std::mutex mutex_;
+    mutable Counts total_;
 };
 
-// Runs fn(worker, index) for every index in [0, count) on the workers; the
-// first exception stops the others and is rethrown here.
-template <class Fn>
-void parallel_for(std::vector<Worker>& workers, std::uint64_t count, Fn fn) {
-    std::atomic<std::uint64_t> next{0};
-    std::atomic<bool> stop{false};
-    std::exception_ptr error;
-    std::mutex error_mutex;
-    auto body = [&](Worker& w) {
-        try {
-            for (std::uint64_t i; !stop && (i = next++) < count;) fn(w, i);
-        } catch (...) {
-            std::lock_guard lock(error_mutex);
-            if (!error) error = std::current_exception();
-            stop = true;
-        }
-    };
-    if (workers.size() == 1) {
-        body(workers[0]);
-    } else {
-        std::vector<std::jthread> threads;
-        for (Worker& w : workers) threads.emplace_back(body, std::ref(w));
+// The file end: memory at its QEMU offsets (long zero runs stay holes), and
+// each batch's tweak components at their place in pv_mem_meta.
+class SealFileSink final : public pipeline::FileSink {
+public:
+    SealFileSink(format::OutputFile& out, const format::QemuLayout& layout, bool pv)
+        : FileSink(out, [&layout](const pipeline::WorkItem& i) { return layout.file_offset_of(i.paddr); }),
+          layout_(layout), pv_(pv) {}
+    void consume(pipeline::Batch& b) override {
+        FileSink::consume(b);
+        if (pv_) out_.pwrite_all(format::Bytes(b.side.data(), b.item.pages * kTweakSize), layout_.component_offset(b.item.paddr));
     }
-    if (error) std::rethrow_exception(error);
-}
 
-void write_memory_positional(const GuestSource& guest, const Ultravisor& uv, const format::QemuLayout& layout,
-                             format::OutputFile& out, std::vector<Worker>& workers, const Batches& batches,
-                             Progress& progress, bool pv) {
-    parallel_for(workers, batches.count(), [&](Worker& w, std::uint64_t i) {
-        format::check_interrupted();
-        w.run(guest, uv, batches.at(i));
-        w.write_positional(out, layout, pv);
-        progress.add(w.batch.pages * kPageSize);
-    });
-}
-
-// Streams: rounds of one batch per worker, computed in parallel, written in order.
-void write_memory_stream(const GuestSource& guest, const Ultravisor& uv, format::OutputFile& out,
-                         std::vector<Worker>& workers, const Batches& batches, Progress& progress) {
-    for (std::uint64_t first = 0; first < batches.count(); first += workers.size()) {
-        format::check_interrupted();
-        const std::size_t n = std::size_t(std::min<std::uint64_t>(workers.size(), batches.count() - first));
-        std::exception_ptr error;
-        std::mutex error_mutex;
-        {
-            std::vector<std::jthread> threads;
-            for (std::size_t k = 0; k < n; ++k)
-                threads.emplace_back([&, k] {
-                    try {
-                        workers[k].run(guest, uv, batches.at(first + k));
-                    } catch (...) {
-                        std::lock_guard lock(error_mutex);
-                        if (!error) error = std::current_exception();
-                    }
-                });
-        }
-        if (error) std::rethrow_exception(error);
-        for (std::size_t k = 0; k < n; ++k) {
-            out.write_all(format::Bytes(workers[k].data.data(), workers[k].batch.pages * kPageSize));
-            progress.add(workers[k].batch.pages * kPageSize);
-        }
-    }
-}
+private:
+    const format::QemuLayout& layout_;
+    bool pv_;
+};
 
 // pv_mem_meta for a stream: a classify-only pass in address order; entries
 // of addresses outside every block are zero, as in QEMU's zeroed buffer.
@@ -279,24 +175,28 @@ SealResult seal(const GuestSource& guest, format::Bytes cck, const SealOptions& 
     const std::vector<std::uint8_t> notes = layout.encode_notes(clear, blobs);
     head.insert(head.end(), notes.begin(), notes.end());
 
-    unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-    const Batches batches(layout.blocks(), batch_pages);
-    threads = unsigned(std::max<std::uint64_t>(1, std::min<std::uint64_t>(threads, batches.count())));
-    std::vector<Worker> workers;
-    workers.reserve(threads);
-    for (unsigned i = 0; i < threads; ++i) workers.emplace_back(uv, batch_pages);
+    const pipeline::WorkPlan plan(layout.blocks(), batch_pages);
+    const unsigned threads = pipeline::thread_count(options.threads, plan.count());
+    const SealSource source(guest, uv, batch_pages);
+    pipeline::PipelineOptions po;
+    po.threads = threads;
+    po.window_per_thread = 2;  // 4 MiB batches
+    if (options.progress)
+        po.progress = [&](std::uint64_t done, std::uint64_t total) { options.progress(done * kPageSize, total * kPageSize); };
 
     format::OutputFile out(options.output_path, options.overwrite);
-    Progress progress(options, layout.memory_size());
     if (out.is_stream()) {
         out.write_all(head);
-        write_memory_stream(guest, uv, out, workers, batches, progress);
+        // QEMU's layout has memory right after the notes, blocks back to back.
+        pipeline::StreamSink sink(out, [](const pipeline::WorkItem&) { return std::uint64_t(0); }, head.size());
+        pipeline::run_pipeline(plan, source, sink, po);
         if (pv) write_mem_meta_stream(guest, uv, layout, out, batch_pages);
     } else {
         out.pwrite_all(head, 0);
-        write_memory_positional(guest, uv, layout, out, workers, batches, progress, pv);
+        SealFileSink sink(out, layout, pv);
+        pipeline::run_pipeline(plan, source, sink, po);
     }
-    progress.finish();
+    if (options.progress) options.progress(layout.memory_size(), layout.memory_size());
 
     std::vector<std::uint8_t> tail;
     if (pv) tail = uv.dump_complete();
@@ -315,8 +215,7 @@ SealResult seal(const GuestSource& guest, format::Bytes cck, const SealOptions& 
     r.blocks = layout.blocks().size();
     r.memory_bytes = layout.memory_size();
     r.file_size = layout.file_size();
-    Counts total;
-    for (const Worker& w : workers) total.add(w.counts);
+    const Counts total = source.counts();
     r.pages_encrypted = total.encrypted;
     r.pages_swapped = total.swapped;
     r.pages_zero = total.zero;

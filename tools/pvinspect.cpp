@@ -285,7 +285,7 @@ const char* verify_result(const decryptor::VerifyReport& r) {
 }
 
 int cmd_verify(const std::string& path, const std::string& key, bool json) {
-    const format::CoreFile dump = format::CoreFile::open(path);
+    decryptor::SealedDump dump = decryptor::SealedDump::open(path);
     decryptor::VerifyReport r;
     {
         format::SecretBytes cck = tools::load_key(kTool, key);
@@ -364,16 +364,17 @@ void json_host_supplied(tools::JsonWriter& j, const std::vector<analysis::HostSu
 }
 
 int cmd_cpus(const std::string& path, const std::string& key, bool json, bool diff_only) {
-    const format::CoreFile dump = format::CoreFile::open(path);
+    decryptor::SealedDump sealed = decryptor::SealedDump::open(path);
+    const format::CoreFile& dump = sealed.file();
     analysis::CpusReport r;
     std::vector<analysis::HostSupplied> host;
     if (dump.is_pv()) {
         if (key.empty())
             fail(ErrorCode::Usage, "'" + path + "' is a PV dump: its CPU states are encrypted, give --key CCK");
         format::SecretBytes cck = tools::load_key(kTool, key);
-        decryptor::Keys keys = decryptor::open_keys(dump, cck.view());
+        sealed.unlock(cck.view());
         cck.wipe();
-        const auto records = decryptor::cpu_states(dump, keys.dump_key.view());
+        const auto records = sealed.cpus();
         std::vector<std::pair<unsigned, std::uint32_t>> prefixes;
         for (const auto& c : records) prefixes.emplace_back(c.index, c.state.prefix);
         host = analysis::shared_prefix_pages(prefixes, analysis::PageOrigins(dump));
@@ -450,16 +451,17 @@ std::optional<std::string> caller_text(const analysis::LogRecord& rec) {
 }
 
 int cmd_dmesg(const std::string& path, const std::string& key, bool json, const analysis::LogFormat& fmt) {
-    const format::CoreFile dump = format::CoreFile::open(path);
+    decryptor::SealedDump sealed = decryptor::SealedDump::open(path);
+    const format::CoreFile& dump = sealed.file();
     analysis::KernelLogReport r;
     std::vector<analysis::HostSupplied> host;
     if (dump.is_pv()) {
         if (key.empty())
             fail(ErrorCode::Usage, "'" + path + "' is a PV dump: its memory is encrypted, give --key CCK");
         format::SecretBytes cck = tools::load_key(kTool, key);
-        decryptor::Keys keys = decryptor::open_keys(dump, cck.view());
+        sealed.unlock(cck.view());
         cck.wipe();
-        auto mem = decryptor::sealed_memory(dump, keys);
+        auto mem = sealed.memory();
         // A PV dump's clear notes come from the hypervisor: only the guest's own VMCOREINFO counts.
         analysis::TracedMemory traced(*mem);
         r = analysis::dump_kernel_log(traced, std::nullopt, &traced);

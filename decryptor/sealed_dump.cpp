@@ -1,0 +1,251 @@
+// SealedDump, its page producer and the pipeline's input end: see sealed_dump.hpp.
+#include "decryptor/sealed_dump.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "format/crypto.hpp"
+
+namespace pvdump::decryptor {
+using namespace format;
+using pipeline::PageFill;
+
+// ---- the default cipher and input ------------------------------------------------
+namespace {
+
+class XtsPageCipher final : public PageCipher {
+public:
+    explicit XtsPageCipher(Bytes key) : xts_(key, XtsCipher::Mode::Decrypt) {}
+    void decrypt(const std::uint8_t tweak[16], const std::uint8_t* in, std::uint8_t* out) override {
+        xts_.process(tweak, in, out, kPageSize);
+    }
+
+private:
+    XtsCipher xts_;
+};
+
+// Pages are read straight from the mapping (no copy), mapped in one go before
+// and dropped from the resident set after.
+class MappedInput final : public PageInput {
+public:
+    explicit MappedInput(const CoreFile& file) : file_(file) {}
+    class MappedReader final : public Reader {
+    public:
+        explicit MappedReader(const CoreFile& file) : file_(file) {}
+        const std::uint8_t* read(std::uint64_t offset, std::uint64_t size, std::uint8_t*) override {
+            file_.prefetch(offset, size);
+            return file_.bytes().data() + offset;
+        }
+
+    private:
+        const CoreFile& file_;
+    };
+    std::unique_ptr<Reader> reader() const override { return std::make_unique<MappedReader>(file_); }
+    void release(std::uint64_t offset, std::uint64_t size) const override { file_.release(offset, size); }
+    void advise_sequential() const override { file_.advise_sequential(); }
+
+private:
+    const CoreFile& file_;
+};
+
+}  // namespace
+
+std::unique_ptr<PageCipher> make_xts_page_cipher(Bytes xts_key) { return std::make_unique<XtsPageCipher>(xts_key); }
+std::unique_ptr<PageInput> mapped_input(const CoreFile& file) { return std::make_unique<MappedInput>(file); }
+
+// ---- SealedDump -------------------------------------------------------------------
+
+SealedDump SealedDump::open(const std::string& path) { return SealedDump(CoreFile::open(path)); }
+
+SealedDump::SealedDump(CoreFile file)
+    : file_(std::make_unique<CoreFile>(std::move(file))),
+      input_(mapped_input(*file_)),
+      cipher_(std::make_unique<PageCipherFactory>(make_xts_page_cipher)) {}
+SealedDump::SealedDump(SealedDump&&) noexcept = default;
+SealedDump& SealedDump::operator=(SealedDump&&) noexcept = default;
+SealedDump::~SealedDump() = default;
+
+const PageIndex& SealedDump::pages() const {
+    if (!pages_) pages_ = std::make_unique<PageIndex>(*file_);
+    return *pages_;
+}
+
+void SealedDump::unlock(Bytes cck) { keys_ = std::make_unique<Keys>(open_keys(*file_, cck)); }
+
+const Keys& SealedDump::keys() const {
+    if (!keys_) fail(ErrorCode::Internal, "the dump's keys are needed before the CCK was given");
+    return *keys_;
+}
+
+std::vector<CpuRecord> SealedDump::cpus() const { return cpu_states(*file_, keys().dump_key.view()); }
+
+void SealedDump::set_input(std::unique_ptr<PageInput> input) { input_ = std::move(input); }
+void SealedDump::set_cipher(PageCipherFactory factory) { *cipher_ = std::move(factory); }
+
+SealedView SealedDump::view() const { return {file_.get(), &pages(), &keys(), input_.get(), cipher_.get()}; }
+
+// ---- PageDecryptor ------------------------------------------------------------------
+
+PageDecryptor::PageDecryptor(const SealedView& d)
+    : d_(d), cipher_((*d.cipher)(d.keys->xts_key.view())), reader_(d.input->reader()) {}
+
+// Invalid or missing pages (only reached with --force) become holes.
+PageFill PageDecryptor::transform(const Block& b, std::uint64_t p, const std::uint8_t* in, std::uint8_t* out) {
+    const std::uint8_t* c = d_.pages->component(b.paddr + p * kPageSize);
+    if (!c || p >= b.present) return PageFill::Hole;
+    switch (classify_component(c).state) {
+    case PageState::Encrypted: {
+        std::uint8_t tweak[16];
+        analysis::detail::make_tweak(c, d_.keys->nonce.data(), tweak);
+        cipher_->decrypt(tweak, in, out);
+        return PageFill::Data;
+    }
+    case PageState::Shared:
+        if (in != out) std::memcpy(out, in, kPageSize);
+        return PageFill::Data;
+    case PageState::Zero:
+    case PageState::Invalid: return PageFill::Hole;
+    }
+    return PageFill::Hole;
+}
+
+PageFill PageDecryptor::page(const Block& b, std::uint64_t p, std::uint8_t* out) {
+    const std::uint8_t* in = p < b.present ? reader_->read(b.offset + p * kPageSize, kPageSize, out) : out;
+    return transform(b, p, in, out);
+}
+
+void PageDecryptor::pages(const Block& b, std::uint64_t first, std::uint64_t n, std::uint8_t* out, PageFill* fill,
+                          bool scan_zero) {
+    const std::uint64_t present = first < b.present ? std::min(n, b.present - first) : 0;
+    const std::uint8_t* in = present ? reader_->read(b.offset + first * kPageSize, present * kPageSize, out) : out;
+    for (std::uint64_t k = 0; k < n; ++k) {
+        std::uint8_t* o = out + k * kPageSize;
+        fill[k] = transform(b, first + k, k < present ? in + k * kPageSize : o, o);
+        if (scan_zero && fill[k] == PageFill::Data && is_all_zero(o, kPageSize)) fill[k] = PageFill::Zero;
+    }
+}
+
+// ---- the pipeline's input end -----------------------------------------------------------
+
+namespace {
+
+class DecryptWorker final : public pipeline::PageSource::Worker {
+public:
+    explicit DecryptWorker(const SealedView& d) : d_(d), dec_(d) {}
+    void fill(const pipeline::WorkItem& item, pipeline::Batch& batch, bool scan_zero) override {
+        const Block& b = d_.pages->blocks()[item.block];
+        dec_.pages(b, item.first_page, item.pages, batch.data.data(), batch.fill.data(), scan_zero);
+    }
+
+private:
+    SealedView d_;
+    PageDecryptor dec_;
+};
+
+}  // namespace
+
+std::unique_ptr<pipeline::PageSource::Worker> DecryptSource::make_worker() const {
+    return std::make_unique<DecryptWorker>(d_);
+}
+
+// A run of items of one block is one range of the file and of pv_mem_meta.
+void DecryptSource::release(std::uint64_t first, std::uint64_t end) const {
+    for (std::uint64_t i = first; i < end;) {
+        const pipeline::WorkItem a = plan_.at(i);
+        std::uint64_t j = i;
+        while (j + 1 < end && plan_.at(j + 1).block == a.block) ++j;
+        const pipeline::WorkItem z = plan_.at(j);
+        const Block& blk = d_.pages->blocks()[a.block];
+        const std::uint64_t lo = a.first_page, hi = z.first_page + z.pages;
+        const std::uint64_t present_hi = std::min(hi, blk.present);
+        if (present_hi > lo) d_.input->release(blk.offset + lo * kPageSize, (present_hi - lo) * kPageSize);
+        d_.pages->release_components(blk.paddr + lo * kPageSize, blk.paddr + hi * kPageSize);
+        i = j + 1;
+    }
+}
+
+pipeline::WorkPlan work_plan(const PageIndex& pages) {
+    std::vector<MemoryRange> ranges;
+    for (const Block& b : pages.blocks()) ranges.push_back({b.paddr, b.pages * kPageSize});
+    return pipeline::WorkPlan(std::move(ranges), kDecryptItemPages);
+}
+
+void decrypt_pages(const SealedDump& dump, pipeline::PageSink& sink, const DecryptOptions& options) {
+    const SealedView view = dump.view();
+    const pipeline::WorkPlan plan = work_plan(*view.pages);
+    const DecryptSource source(view, plan);
+    view.input->advise_sequential();
+    pipeline::PipelineOptions po;
+    po.threads = options.threads;
+    if (options.progress)
+        po.progress = [&](std::uint64_t done, std::uint64_t total) { options.progress(done * kPageSize, total * kPageSize); };
+    pipeline::run_pipeline(plan, source, sink, po);
+}
+
+// ---- memory, page by page ---------------------------------------------------------
+
+namespace {
+
+class SealedMemory final : public MemoryView {
+public:
+    explicit SealedMemory(const SealedView& d) : d_(d), dec_(d) {}
+    bool contains(std::uint64_t paddr, std::uint64_t size) const override {
+        if (size == 0) return d_.pages->find(paddr) != nullptr;
+        std::uint64_t last;
+        if (add_overflows(paddr, size - 1, last)) return false;
+        for (std::uint64_t a = paddr & ~std::uint64_t(kPageSize - 1); a <= last; a += kPageSize) {
+            if (!d_.pages->find(a)) return false;
+            if (a > last - kPageSize) break;
+        }
+        return true;
+    }
+    void read(std::uint64_t paddr, std::span<std::uint8_t> out) const override {
+        for (std::uint64_t done = 0; done < out.size();) {
+            const std::uint64_t a = paddr + done;
+            const std::uint64_t page = a & ~std::uint64_t(kPageSize - 1);
+            const Block* b = d_.pages->find(page);
+            if (!b) fail(ErrorCode::Format, "guest address " + hex(a) + " is not in the dump");
+            if (page != cached_page_) {
+                if (dec_.page(*b, (page - b->paddr) / kPageSize, cache_) == PageFill::Hole) std::memset(cache_, 0, kPageSize);
+                cached_page_ = page;
+            }
+            const std::uint64_t off = a - page;
+            const std::uint64_t n = std::min<std::uint64_t>(out.size() - done, kPageSize - off);
+            std::memcpy(out.data() + done, cache_ + off, n);
+            done += n;
+        }
+    }
+
+private:
+    SealedView d_;
+    mutable PageDecryptor dec_;
+    mutable std::uint8_t cache_[kPageSize];
+    mutable std::uint64_t cached_page_ = ~std::uint64_t(0);
+};
+
+// sealed_memory() over a CoreFile and Keys the caller owns: the index, input
+// and cipher factory live here.
+class OwningSealedMemory final : public MemoryView {
+public:
+    OwningSealedMemory(const CoreFile& file, const Keys& keys)
+        : pages_(file), input_(mapped_input(file)), cipher_(make_xts_page_cipher),
+          mem_(SealedView{&file, &pages_, &keys, input_.get(), &cipher_}) {}
+    bool contains(std::uint64_t paddr, std::uint64_t size) const override { return mem_.contains(paddr, size); }
+    void read(std::uint64_t paddr, std::span<std::uint8_t> out) const override { mem_.read(paddr, out); }
+
+private:
+    PageIndex pages_;
+    std::unique_ptr<PageInput> input_;
+    PageCipherFactory cipher_;
+    SealedMemory mem_;
+};
+
+}  // namespace
+
+std::unique_ptr<MemoryView> SealedDump::memory() const { return std::make_unique<SealedMemory>(view()); }
+
+std::unique_ptr<MemoryView> sealed_memory(const CoreFile& dump, const Keys& keys) {
+    return std::make_unique<OwningSealedMemory>(dump, keys);
+}
+
+}  // namespace pvdump::decryptor

@@ -1,0 +1,152 @@
+// One sealed dump, opened once per run: the mapped file and its ELF index, the
+// page index (PT_LOADs and pv_mem_meta), and once unlocked with the CCK the
+// keys. Verification, decryption and inspection all take it, so nothing is
+// opened, indexed or derived twice.
+//
+// Lifetimes: SealedDump owns everything it hands out references to; every
+// reference, view, PageDecryptor, DecryptSource and memory() view must not
+// outlive it. SealedDump itself may be moved (its parts live on the heap, so
+// references stay valid across a move).
+//
+// Replaceable parts (for other inputs and ciphers):
+//   PageInput   where the ciphertext comes from (default: the mapping, with
+//               prefetch before and release after use; a pread input reads
+//               into the caller's buffer instead).
+//   PageCipher  the per-page transform (default: OpenSSL AES-256-XTS).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "analysis/pages.hpp"
+#include "decryptor/dump.hpp"
+#include "format/core_file.hpp"
+#include "format/page_pipeline.hpp"
+
+namespace pvdump::decryptor {
+
+using analysis::detail::Block;
+using analysis::detail::PageIndex;
+
+// Decrypts one page under its 16-byte tweak. One per thread (contexts are not shared).
+class PageCipher {
+public:
+    virtual ~PageCipher() = default;
+    // in and out may be the same buffer.
+    virtual void decrypt(const std::uint8_t tweak[16], const std::uint8_t* in, std::uint8_t* out) = 0;
+};
+// Makes a PageCipher for the 64-byte XTS key.
+using PageCipherFactory = std::function<std::unique_ptr<PageCipher>(format::Bytes xts_key)>;
+std::unique_ptr<PageCipher> make_xts_page_cipher(format::Bytes xts_key);
+
+// Where the dump's bytes come from.
+class PageInput {
+public:
+    class Reader {  // one per thread
+    public:
+        virtual ~Reader() = default;
+        // The file's bytes [offset, offset + size): either a pointer into a
+        // mapping or `scratch` (size bytes) filled by a read. Valid until the next call.
+        virtual const std::uint8_t* read(std::uint64_t offset, std::uint64_t size, std::uint8_t* scratch) = 0;
+    };
+    virtual ~PageInput() = default;
+    virtual std::unique_ptr<Reader> reader() const = 0;
+    // A range is done with (drop it from the resident set, if mapped).
+    virtual void release(std::uint64_t /*offset*/, std::uint64_t /*size*/) const {}
+    // The whole file will be read in order.
+    virtual void advise_sequential() const {}
+};
+// The default input: the CoreFile's mapping.
+std::unique_ptr<PageInput> mapped_input(const format::CoreFile& file);
+
+// Non-owning view of what decrypting pages needs; valid while its owner lives.
+struct SealedView {
+    const format::CoreFile* file;
+    const PageIndex* pages;
+    const Keys* keys;
+    const PageInput* input;
+    const PageCipherFactory* cipher;
+};
+
+class SealedDump {
+public:
+    // Opens (maps) and indexes `path`: Error(Io) / Error(Format).
+    static SealedDump open(const std::string& path);
+    explicit SealedDump(format::CoreFile file);
+    SealedDump(SealedDump&&) noexcept;
+    SealedDump& operator=(SealedDump&&) noexcept;
+    ~SealedDump();
+
+    const format::CoreFile& file() const { return *file_; }
+    // Built on first use (page alignment, overlaps checked: Error(Format));
+    // call once before sharing the dump between threads.
+    const PageIndex& pages() const;
+    // CCK -> keys, completion data authenticated: Error(Format) when not a PV
+    // dump, Error(Auth) on a wrong key or tampered completion data.
+    void unlock(format::Bytes cck);
+    bool unlocked() const { return keys_ != nullptr; }
+    const Keys& keys() const;  // Error(Internal) before unlock()
+    // Every CPU's state, authenticated and decrypted (needs unlock()).
+    std::vector<CpuRecord> cpus() const;
+    // Guest memory, decrypted page by page on demand (needs unlock()); one
+    // reader at a time per view: make one per thread.
+    std::unique_ptr<format::MemoryView> memory() const;
+
+    void set_input(std::unique_ptr<PageInput> input);
+    const PageInput& input() const { return *input_; }
+    void set_cipher(PageCipherFactory factory);
+    SealedView view() const;
+
+private:
+    std::unique_ptr<format::CoreFile> file_;
+    mutable std::unique_ptr<PageIndex> pages_;
+    std::unique_ptr<Keys> keys_;
+    std::unique_ptr<PageInput> input_;
+    std::unique_ptr<PageCipherFactory> cipher_;
+};
+
+// Worker-local page producer: its own cipher context and input reader.
+// Random access: page() for any page of any block, from any thread that owns
+// this PageDecryptor (make one per thread). Batches: pages().
+class PageDecryptor {
+public:
+    explicit PageDecryptor(const SealedView& dump);
+    // Page p of block b into out (4096 bytes). Zero pages, and with --force
+    // invalid or missing ones, are Hole: out is left as it was.
+    format::pipeline::PageFill page(const Block& b, std::uint64_t p, std::uint8_t* out);
+    // Pages [first, first + n) of block b into out (n pages) in one read;
+    // with scan_zero, pages of zeros are marked Zero.
+    void pages(const Block& b, std::uint64_t first, std::uint64_t n, std::uint8_t* out,
+               format::pipeline::PageFill* fill, bool scan_zero);
+
+private:
+    SealedView d_;
+    std::unique_ptr<PageCipher> cipher_;
+    std::unique_ptr<PageInput::Reader> reader_;
+    format::pipeline::PageFill transform(const Block& b, std::uint64_t p, const std::uint8_t* in, std::uint8_t* out);
+};
+
+// The pipeline's input end for a sealed dump: items are the plan's
+// (work_plan()), pages come from a PageDecryptor per worker.
+class DecryptSource final : public format::pipeline::PageSource {
+public:
+    DecryptSource(const SealedView& dump, const format::pipeline::WorkPlan& plan) : d_(dump), plan_(plan) {}
+    std::unique_ptr<Worker> make_worker() const override;
+    void release(std::uint64_t first, std::uint64_t end) const override;
+
+private:
+    SealedView d_;
+    const format::pipeline::WorkPlan& plan_;
+};
+
+// The dump's blocks (in address order) cut into 1 MiB items.
+format::pipeline::WorkPlan work_plan(const PageIndex& pages);
+inline constexpr std::uint64_t kDecryptItemPages = 256;
+
+// Decrypts every page of `dump` through the pipeline into `sink` (file,
+// stream, or any other sink). Needs unlock().
+void decrypt_pages(const SealedDump& dump, format::pipeline::PageSink& sink, const DecryptOptions& options);
+
+}  // namespace pvdump::decryptor
