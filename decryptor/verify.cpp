@@ -5,7 +5,9 @@
 #include "analysis/provenance.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <map>
+#include <optional>
 
 #include <openssl/crypto.h>
 
@@ -84,11 +86,12 @@ void check_provenance(const CoreFile& dump, const Keys& keys, const std::vector<
 
 }  // namespace
 
-VerifyReport inspect_verify(SealedDump& sealed, Bytes cck, std::size_t max_findings) {
+namespace {
+
+// `pages` is called once, after the CPU checks (its errors come last).
+VerifyReport verify_unlocked(const CoreFile& dump, const Keys& keys, const std::function<const PageIndex&()>& pages,
+                             std::size_t max_findings) {
     VerifyReport r;
-    sealed.unlock(cck);  // Error(Format) not PV, Error(Auth) completion data
-    const CoreFile& dump = sealed.file();
-    const Keys& keys = sealed.keys();
     r.completion_authenticated = true;
     check_keys(dump, keys, r.findings);
 
@@ -152,12 +155,25 @@ VerifyReport inspect_verify(SealedDump& sealed, Bytes cck, std::size_t max_findi
 
     check_provenance(dump, keys, prefixes, r.findings);
 
-    PagePlan plan = page_plan(sealed.pages(), &keys.nonce, max_findings);
+    PagePlan plan = page_plan(pages(), &keys.nonce, max_findings);
     r.counts = plan.counts;
     r.meta_covers_all = plan.meta_covers_all;
     r.findings_dropped = plan.findings_dropped;
     for (auto& f : plan.findings) r.findings.push_back(std::move(f));
     return r;
+}
+
+}  // namespace
+
+VerifyReport inspect_verify(SealedDump& dump, Bytes cck, std::size_t max_findings) {
+    dump.unlock(cck);  // Error(Format) not PV, Error(Auth) completion data
+    return verify_unlocked(dump.file(), dump.keys(), [&]() -> const PageIndex& { return dump.pages(); }, max_findings);
+}
+
+VerifyReport inspect_verify(const CoreFile& dump, Bytes cck, std::size_t max_findings) {
+    const Keys keys = open_keys(dump, cck);
+    std::optional<PageIndex> pages;
+    return verify_unlocked(dump, keys, [&]() -> const PageIndex& { return pages.emplace(dump); }, max_findings);
 }
 
 }  // namespace pvdump::decryptor

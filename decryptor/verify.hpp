@@ -45,5 +45,7 @@ struct VerifyReport {
 // the keys and runs page_plan() with the nonce. `dump` is left unlocked (its
 // keys are wiped with it).
 VerifyReport inspect_verify(SealedDump& dump, format::Bytes cck, std::size_t max_findings = 1000);
+// The same for a file indexed already (the keys are wiped on return).
+VerifyReport inspect_verify(const format::CoreFile& dump, format::Bytes cck, std::size_t max_findings = 1000);
 
 }  // namespace pvdump::decryptor
