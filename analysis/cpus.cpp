@@ -1,18 +1,10 @@
 // CPU views: the authoritative state beside the hypervisor's, field by field.
 #include "analysis/cpus.hpp"
 
-#include <cstdio>
-
 namespace pvdump::analysis {
 using namespace format;
 
 namespace {
-
-std::string hex_fixed(std::uint64_t v, int digits) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%0*llx", digits, static_cast<unsigned long long>(v));
-    return buf;
-}
 
 std::vector<std::pair<std::string, std::string>> fields_of(const CpuState& s) {
     std::vector<std::pair<std::string, std::string>> f;

@@ -84,7 +84,44 @@ private:
     std::uint64_t base_;
 };
 
+// The checked counterpart of Reader for encoders: every store is bounds-checked
+// against the view (a failure is a bug in the caller: Error(Internal)).
+class Writer {
+public:
+    Writer(MutableBytes bytes, std::string_view what) : bytes_(bytes), what_(what) {}
+    std::size_t size() const { return bytes_.size(); }
+    void require(std::uint64_t offset, std::uint64_t size, std::string_view field) const;
+    void u8(std::uint64_t offset, std::uint8_t v, std::string_view field) {
+        require(offset, 1, field);
+        bytes_[offset] = v;
+    }
+    void u16(std::uint64_t offset, std::uint16_t v, std::string_view field) {
+        require(offset, 2, field);
+        store_be16(bytes_.data() + offset, v);
+    }
+    void u32(std::uint64_t offset, std::uint32_t v, std::string_view field) {
+        require(offset, 4, field);
+        store_be32(bytes_.data() + offset, v);
+    }
+    void u64(std::uint64_t offset, std::uint64_t v, std::string_view field) {
+        require(offset, 8, field);
+        store_be64(bytes_.data() + offset, v);
+    }
+    void put(std::uint64_t offset, Bytes v, std::string_view field);
+    MutableBytes sub(std::uint64_t offset, std::uint64_t size, std::string_view field) {
+        require(offset, size, field);
+        return bytes_.subspan(offset, size);
+    }
+
+private:
+    MutableBytes bytes_;
+    std::string_view what_;
+};
+
+// Lower-case hex digits of every byte, no prefix ("00ff...").
 std::string to_hex(Bytes bytes);
+// "0x" and exactly `digits` hex digits, zero-padded ("0x0000000000001000").
+std::string hex_fixed(std::uint64_t value, int digits);
 
 // True when every byte is zero (word at a time; size a multiple of 8).
 inline bool is_all_zero(const std::uint8_t* p, std::size_t size) {

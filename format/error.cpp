@@ -1,7 +1,5 @@
 #include "format/error.hpp"
 
-#include <cstdio>
-
 namespace pvdump {
 
 const char* error_code_name(ErrorCode code) noexcept {
@@ -17,12 +15,6 @@ const char* error_code_name(ErrorCode code) noexcept {
     case ErrorCode::Interrupted: return "interrupted";
     }
     return "error";
-}
-
-std::string hex(unsigned long long value) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", value);
-    return buf;
 }
 
 }  // namespace pvdump

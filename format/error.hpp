@@ -31,7 +31,7 @@ private:
 
 [[noreturn]] inline void fail(ErrorCode code, const std::string& message) { throw Error(code, message); }
 
-// "0x1a2b" formatting for messages.
+// "0x1a2b" formatting for messages (format/bytes.cpp, with hex_fixed and to_hex).
 std::string hex(unsigned long long value);
 
 }  // namespace pvdump

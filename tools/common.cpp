@@ -81,27 +81,6 @@ std::string human_bytes(std::uint64_t bytes) {
     return buf;
 }
 
-std::uint64_t parse_size(const std::string& text, const std::string& what) {
-    std::size_t pos = 0;
-    unsigned long long v = 0;
-    try {
-        if (text.empty() || text[0] == '-') throw std::invalid_argument("negative");
-        v = std::stoull(text, &pos, 0);
-    } catch (const std::exception&) {
-        fail(ErrorCode::Usage, what + ": '" + text + "' is not a size (examples: 4096, 64K, 16M, 4G)");
-    }
-    std::string suffix = text.substr(pos);
-    unsigned shift = 0;
-    if (suffix == "" || suffix == "B") shift = 0;
-    else if (suffix == "K" || suffix == "KiB" || suffix == "k") shift = 10;
-    else if (suffix == "M" || suffix == "MiB") shift = 20;
-    else if (suffix == "G" || suffix == "GiB") shift = 30;
-    else if (suffix == "T" || suffix == "TiB") shift = 40;
-    else fail(ErrorCode::Usage, what + ": unknown size suffix in '" + text + "' (use K, M, G or T)");
-    if (shift && v > (~0ull >> shift)) fail(ErrorCode::Usage, what + ": '" + text + "' is too large");
-    return std::uint64_t(v) << shift;
-}
-
 Progress::Progress(const char* tool, Mode mode)
     : tool_(tool), enabled_(mode == Mode::On || (mode == Mode::Auto && isatty(STDERR_FILENO))),
       start_(std::chrono::steady_clock::now()), last_(start_) {}

@@ -1,4 +1,4 @@
-// What the three mains share: error reporting and exit codes, size parsing,
+// What the three mains share: error reporting and exit codes,
 // human-readable numbers, progress on stderr.
 #pragma once
 #include <chrono>
@@ -26,8 +26,6 @@ format::SecretBytes load_key(const char* tool, const std::string& path);
 
 // "4 MiB", "1.5 GiB"
 std::string human_bytes(std::uint64_t bytes);
-// Parses 4096, 64K, 16M, 4G, 1T (binary units); Error(Usage) otherwise.
-std::uint64_t parse_size(const std::string& text, const std::string& what);
 
 // Progress on stderr: enabled when stderr is a terminal, unless forced.
 class Progress {
