@@ -3,12 +3,16 @@
 #include <algorithm>
 #include <cstring>
 
+#include "format/elf.hpp"
+
 namespace pvdump::format {
 namespace {
 
-constexpr std::uint32_t PT_LOAD_ = 1, PT_NOTE_ = 4;
-constexpr std::uint16_t PN_XNUM_ = 0xffff;
-constexpr std::uint64_t kEhdrSize = 64, kPhdrSize = 56, kShdrSize = 64;
+using elf::Ehdr;
+using elf::Nhdr;
+using elf::Phdr;
+using elf::Shdr;
+
 // Sanity bounds: far above anything real, low enough that an absurd header
 // cannot make us allocate or loop for long.
 constexpr std::uint64_t kMaxProgramHeaders = 1u << 24;
@@ -25,27 +29,26 @@ std::vector<Note> parse_notes(Bytes area, std::uint64_t file_offset) {
     std::uint64_t pos = 0;
     while (pos < area.size()) {
         if (notes.size() >= kMaxNotes) fail(ErrorCode::Format, "PT_NOTE segment holds more than 4M notes");
-        if (area.size() - pos < 12)
+        if (area.size() - pos < Nhdr::kSize)
             fail(ErrorCode::Format, "note header at offset " + hex(file_offset + pos) + " is cut short (" +
                                         std::to_string(area.size() - pos) + " bytes left in PT_NOTE)");
-        const std::uint64_t namesz = r.u32(pos, "note namesz"), descsz = r.u32(pos + 4, "note descsz");
-        const std::uint32_t type = r.u32(pos + 8, "note type");
-        const std::uint64_t name_off = pos + 12;
-        const std::uint64_t desc_off = name_off + ((namesz + 3) & ~std::uint64_t(3));
-        const std::uint64_t end = desc_off + ((descsz + 3) & ~std::uint64_t(3));
-        if (!range_fits(name_off, namesz, area.size()) || !range_fits(desc_off, descsz, area.size()))
-            fail(ErrorCode::Format, "note at offset " + hex(file_offset + pos) + " (type " + hex(type) +
-                                        ", namesz " + std::to_string(namesz) + ", descsz " + std::to_string(descsz) +
+        const Nhdr h = Nhdr::decode(r, pos);
+        // pos < area.size() and both sizes are 32-bit: these sums cannot wrap.
+        const std::uint64_t name_off = pos + h.name_offset(), desc_off = pos + h.desc_offset();
+        if (!range_fits(name_off, h.namesz, area.size()) || !range_fits(desc_off, h.descsz, area.size()))
+            fail(ErrorCode::Format, "note at offset " + hex(file_offset + pos) + " (type " + hex(h.type) +
+                                        ", namesz " + std::to_string(h.namesz) + ", descsz " + std::to_string(h.descsz) +
                                         ") runs past the end of the PT_NOTE segment (ends at " +
                                         hex(file_offset + area.size()) + ")");
         Note n;
-        const char* nm = reinterpret_cast<const char*>(area.data() + name_off);
-        n.name.assign(nm, strnlen(nm, namesz));
-        n.type = type;
-        n.desc = area.subspan(desc_off, descsz);
+        const Bytes name = r.sub(name_off, h.namesz, "note name");
+        const char* nm = reinterpret_cast<const char*>(name.data());
+        n.name.assign(nm, strnlen(nm, name.size()));
+        n.type = h.type;
+        n.desc = r.sub(desc_off, h.descsz, "note descriptor");
         n.offset = file_offset + pos;
         notes.push_back(std::move(n));
-        pos = std::min<std::uint64_t>(end, area.size());
+        pos = std::min<std::uint64_t>(pos + h.total_size(), area.size());
     }
     return notes;
 }
@@ -70,64 +73,54 @@ CoreFile CoreFile::parse(Bytes bytes, std::string name) {
 
 void CoreFile::index() {
     Reader file(bytes_, "file '" + name_ + "'");
-    if (bytes_.size() < kEhdrSize)
+    if (bytes_.size() < Ehdr::kSize)
         fail(ErrorCode::Format, "'" + name_ + "' is " + std::to_string(bytes_.size()) +
                                     " bytes, too short for an ELF header (64 bytes)");
-    if (std::memcmp(bytes_.data(), "\x7f" "ELF", 4) != 0)
-        fail(ErrorCode::Format, "'" + name_ + "' is not an ELF file (bad magic at offset 0)");
-    if (bytes_[4] != 2) fail(ErrorCode::Format, "ELF header: EI_CLASS is " + std::to_string(bytes_[4]) + ", expected ELFCLASS64 (2)");
-    if (bytes_[5] != 2)
-        fail(ErrorCode::Format, "ELF header: EI_DATA is " + std::to_string(bytes_[5]) + ", expected big-endian ELFDATA2MSB (2)");
-    const std::uint16_t type = file.u16(16, "e_type");
-    if (type != 4) fail(ErrorCode::Format, "ELF header: e_type is " + std::to_string(type) + ", expected ET_CORE (4)");
-    const std::uint16_t machine = file.u16(18, "e_machine");
-    if (machine != EM_S390_)
-        fail(ErrorCode::Format, "ELF header: e_machine is " + std::to_string(machine) + ", expected EM_S390 (22)");
-    phoff_ = file.u64(32, "e_phoff");
-    shoff_ = file.u64(40, "e_shoff");
-    ehsize_ = file.u16(52, "e_ehsize");  // QEMU writes 8: never trusted
-    const std::uint16_t phentsize = file.u16(54, "e_phentsize");
-    std::uint64_t phnum = file.u16(56, "e_phnum");
-    const std::uint16_t shentsize = file.u16(58, "e_shentsize");
-    const std::uint16_t shnum = file.u16(60, "e_shnum");
-    const std::uint16_t shstrndx = file.u16(62, "e_shstrndx");
+    const Ehdr eh = Ehdr::decode(file);
+    if (!eh.magic_ok) fail(ErrorCode::Format, "'" + name_ + "' is not an ELF file (bad magic at offset 0)");
+    if (eh.ei_class != elf::ELFCLASS64)
+        fail(ErrorCode::Format, "ELF header: EI_CLASS is " + std::to_string(eh.ei_class) + ", expected ELFCLASS64 (2)");
+    if (eh.ei_data != elf::ELFDATA2MSB)
+        fail(ErrorCode::Format, "ELF header: EI_DATA is " + std::to_string(eh.ei_data) + ", expected big-endian ELFDATA2MSB (2)");
+    if (eh.type != elf::ET_CORE)
+        fail(ErrorCode::Format, "ELF header: e_type is " + std::to_string(eh.type) + ", expected ET_CORE (4)");
+    if (eh.machine != elf::EM_S390)
+        fail(ErrorCode::Format, "ELF header: e_machine is " + std::to_string(eh.machine) + ", expected EM_S390 (22)");
+    phoff_ = eh.phoff;
+    shoff_ = eh.shoff;
+    ehsize_ = eh.ehsize;  // QEMU writes 8: never trusted
+    std::uint64_t phnum = eh.phnum;
 
-    if (phnum == PN_XNUM_) {
-        // The real count is in section 0's sh_info.
-        if (shoff_ == 0 || shentsize != kShdrSize)
+    if (phnum == elf::PN_XNUM) {
+        // The real count is in section 0's sh_info; section 0 must lie in the file.
+        if (shoff_ == 0 || eh.shentsize != Shdr::kSize)
             fail(ErrorCode::Format, "ELF header: e_phnum is PN_XNUM but there is no section 0 to hold the count");
-        phnum = file.u32(shoff_ + 44, "section 0 sh_info (program header count)");
+        // A checked sub-span: e_shoff near 2^64 must not wrap into the ELF header.
+        const Reader s0(file.sub(shoff_, Shdr::kSize, "section 0 sh_info (program header count)"), file.what(), shoff_);
+        phnum = Shdr::decode(s0, 0).info;
     }
     if (phnum == 0) fail(ErrorCode::Format, "ELF header: no program headers (e_phnum 0)");
-    if (phentsize != kPhdrSize)
-        fail(ErrorCode::Format, "ELF header: e_phentsize is " + std::to_string(phentsize) + ", expected 56");
+    if (eh.phentsize != Phdr::kSize)
+        fail(ErrorCode::Format, "ELF header: e_phentsize is " + std::to_string(eh.phentsize) + ", expected 56");
     if (phnum > kMaxProgramHeaders)
         fail(ErrorCode::Format, "ELF header: " + std::to_string(phnum) + " program headers is absurd");
-    if (!range_fits(phoff_, phnum * kPhdrSize, bytes_.size()))
+    if (!range_fits(phoff_, phnum * Phdr::kSize, bytes_.size()))
         fail(ErrorCode::Format, "program header table [offset " + hex(phoff_) + ", " + std::to_string(phnum) +
                                     " entries] runs past end of file (size " + hex(bytes_.size()) + ")");
+    const Reader table(file.sub(phoff_, phnum * Phdr::kSize, "program header table"), file.what(), phoff_);
 
     for (unsigned i = 0; i < phnum; ++i) {
-        const std::uint64_t o = phoff_ + std::uint64_t(i) * kPhdrSize;
-        const std::uint32_t ptype = file.u32(o, "p_type");
-        if (ptype == PT_NOTE_) {
-            const std::uint64_t off = file.u64(o + 8, "p_offset"), size = file.u64(o + 32, "p_filesz");
-            if (!range_fits(off, size, bytes_.size()))
-                fail(ErrorCode::Format, pstr(i) + " (PT_NOTE) [offset " + hex(off) + ", size " + hex(size) +
+        const Phdr ph = Phdr::decode(table, std::uint64_t(i) * Phdr::kSize);
+        if (ph.type == elf::PT_NOTE) {
+            if (!range_fits(ph.offset, ph.filesz, bytes_.size()))
+                fail(ErrorCode::Format, pstr(i) + " (PT_NOTE) [offset " + hex(ph.offset) + ", size " + hex(ph.filesz) +
                                             "] runs past end of file (size " + hex(bytes_.size()) + ")");
             if (note_offset_) fail(ErrorCode::Format, pstr(i) + ": a second PT_NOTE segment (only one is supported)");
-            note_offset_ = off;
-            note_size_ = size;
-            notes_ = parse_notes(bytes_.subspan(off, size), off);
-        } else if (ptype == PT_LOAD_) {
-            LoadSegment s{i,
-                          file.u64(o + 8, "p_offset"),
-                          file.u64(o + 32, "p_filesz"),
-                          file.u64(o + 40, "p_memsz"),
-                          file.u64(o + 24, "p_paddr"),
-                          file.u64(o + 16, "p_vaddr"),
-                          file.u32(o + 4, "p_flags"),
-                          file.u64(o + 48, "p_align")};
+            note_offset_ = ph.offset;
+            note_size_ = ph.filesz;
+            notes_ = parse_notes(file.sub(ph.offset, ph.filesz, "PT_NOTE segment"), ph.offset);
+        } else if (ph.type == elf::PT_LOAD) {
+            LoadSegment s{i, ph.offset, ph.filesz, ph.memsz, ph.paddr, ph.vaddr, ph.flags, ph.align};
             if (s.filesz > s.memsz)
                 fail(ErrorCode::Format, pstr(i) + " (PT_LOAD): p_filesz " + hex(s.filesz) + " exceeds p_memsz " + hex(s.memsz));
             if (!range_fits(s.offset, s.filesz, bytes_.size()))
@@ -147,9 +140,9 @@ void CoreFile::index() {
             fail(ErrorCode::Format, pstr(sorted[i].index) + " (PT_LOAD at guest address " + hex(sorted[i].paddr) +
                                         ") overlaps " + pstr(sorted[i - 1].index));
 
-    if (shoff_ != 0 && shnum != 0) {
+    if (shoff_ != 0 && eh.shnum != 0) {
         try {
-            index_sections_checked(shentsize, shnum, shstrndx);
+            index_sections_checked(eh.shentsize, eh.shnum, eh.shstrndx);
         } catch (const Error& e) {
             sections_.clear();
             section_error_ = e.what();
@@ -159,35 +152,34 @@ void CoreFile::index() {
 
 void CoreFile::index_sections_checked(std::uint16_t shentsize, std::uint16_t shnum_field, std::uint16_t shstrndx) {
     Reader file(bytes_, "file '" + name_ + "'");
-    if (shentsize != kShdrSize) fail(ErrorCode::Format, "ELF header: e_shentsize is " + std::to_string(shentsize) + ", expected 64");
+    if (shentsize != Shdr::kSize) fail(ErrorCode::Format, "ELF header: e_shentsize is " + std::to_string(shentsize) + ", expected 64");
     std::uint64_t shnum = shnum_field;
     if (shnum > kMaxSections) fail(ErrorCode::Format, "too many sections");
-    if (!range_fits(shoff_, shnum * kShdrSize, bytes_.size()))
+    if (!range_fits(shoff_, shnum * Shdr::kSize, bytes_.size()))
         fail(ErrorCode::Format, "section header table [offset " + hex(shoff_) + ", " + std::to_string(shnum) +
                                     " entries] runs past end of file (size " + hex(bytes_.size()) + ")");
     if (shstrndx >= shnum)
         fail(ErrorCode::Format, "ELF header: e_shstrndx " + std::to_string(shstrndx) + " is not a section (" +
                                     std::to_string(shnum) + " sections)");
-    const std::uint64_t so = shoff_ + std::uint64_t(shstrndx) * kShdrSize;
-    const std::uint64_t str_off = file.u64(so + 24, "sh_offset of .shstrtab"), str_size = file.u64(so + 32, "sh_size of .shstrtab");
-    if (!range_fits(str_off, str_size, bytes_.size()))
-        fail(ErrorCode::Format, "section string table [offset " + hex(str_off) + ", size " + hex(str_size) +
+    const Reader table(file.sub(shoff_, shnum * Shdr::kSize, "section header table"), file.what(), shoff_);
+    const Shdr strhdr = Shdr::decode(table, std::uint64_t(shstrndx) * Shdr::kSize);
+    if (!range_fits(strhdr.offset, strhdr.size, bytes_.size()))
+        fail(ErrorCode::Format, "section string table [offset " + hex(strhdr.offset) + ", size " + hex(strhdr.size) +
                                     "] runs past end of file (size " + hex(bytes_.size()) + ")");
-    Bytes strtab = bytes_.subspan(str_off, str_size);
-    for (unsigned i = 0; i < shnum; ++i) {
-        const std::uint64_t o = shoff_ + std::uint64_t(i) * kShdrSize;
+    const Bytes strtab = file.sub(strhdr.offset, strhdr.size, ".shstrtab");
+    for (unsigned i = 1; i < shnum; ++i) {
+        const Shdr sh = Shdr::decode(table, std::uint64_t(i) * Shdr::kSize);
         Section s;
         s.index = i;
-        const std::uint32_t name_idx = file.u32(o, "sh_name");
-        s.type = file.u32(o + 4, "sh_type");
-        s.offset = file.u64(o + 24, "sh_offset");
-        s.size = file.u64(o + 32, "sh_size");
-        if (i == 0) continue;
-        if (name_idx >= strtab.size())
-            fail(ErrorCode::Format, "section " + std::to_string(i) + ": sh_name " + std::to_string(name_idx) +
+        s.type = sh.type;
+        s.offset = sh.offset;
+        s.size = sh.size;
+        if (sh.name >= strtab.size())
+            fail(ErrorCode::Format, "section " + std::to_string(i) + ": sh_name " + std::to_string(sh.name) +
                                         " is outside the string table (" + std::to_string(strtab.size()) + " bytes)");
-        const char* nm = reinterpret_cast<const char*>(strtab.data() + name_idx);
-        s.name.assign(nm, strnlen(nm, strtab.size() - name_idx));
+        const Bytes name = strtab.subspan(sh.name);
+        const char* nm = reinterpret_cast<const char*>(name.data());
+        s.name.assign(nm, strnlen(nm, name.size()));
         sections_.push_back(std::move(s));
     }
 }

@@ -14,8 +14,6 @@
 
 namespace pvdump::format {
 
-inline constexpr std::uint16_t EM_S390_ = 22;
-
 struct LoadSegment {
     unsigned index;  // program header index
     std::uint64_t offset, filesz, memsz, paddr, vaddr;

@@ -136,17 +136,19 @@ namespace {
 
 std::vector<std::uint8_t> prstatus(const CpuState& s, std::uint32_t pid) {
     std::vector<std::uint8_t> d(kPrstatusSize, 0);
-    store_be32(d.data() + 32, pid);
-    store_be64(d.data() + 112, s.psw[0]);
-    store_be64(d.data() + 120, s.psw[1]);
-    for (int i = 0; i < 16; ++i) store_be64(d.data() + 128 + 8 * i, s.gprs[i]);
-    for (int i = 0; i < 16; ++i) store_be32(d.data() + 256 + 4 * i, s.acrs[i]);
+    Writer w(d, "NT_PRSTATUS");
+    w.u32(PrstatusLayout::kPid, pid, "pr_pid");
+    w.u64(PrstatusLayout::kPsw, s.psw[0], "psw mask");
+    w.u64(PrstatusLayout::kPsw + 8, s.psw[1], "psw address");
+    for (int i = 0; i < 16; ++i) w.u64(PrstatusLayout::kGprs + 8 * i, s.gprs[i], "gprs");
+    for (int i = 0; i < 16; ++i) w.u32(PrstatusLayout::kAcrs + 4 * i, s.acrs[i], "acrs");
     return d;
 }
 std::vector<std::uint8_t> fpregset(const CpuState& s) {
     std::vector<std::uint8_t> d(kFpregsetSize, 0);
-    store_be32(d.data(), s.fpc);
-    for (int i = 0; i < 16; ++i) std::memcpy(d.data() + 8 + 8 * i, s.vrs[i].data(), 8);
+    Writer w(d, "NT_FPREGSET");
+    w.u32(FpregsetLayout::kFpc, s.fpc, "fpc");
+    for (int i = 0; i < 16; ++i) w.put(FpregsetLayout::kFprs + 8 * i, Bytes(s.vrs[i].data(), 8), "fprs");
     return d;
 }
 std::vector<std::uint8_t> be32_desc(std::uint32_t v) {
@@ -175,10 +177,11 @@ std::vector<std::uint8_t> vxrs_high(const CpuState& s) {
     return d;
 }
 std::vector<std::uint8_t> gs_cb(const CpuState& s) {
-    std::vector<std::uint8_t> d(32, 0);
-    store_be64(d.data() + 8, s.gsd);
-    store_be64(d.data() + 16, s.gssm);
-    store_be64(d.data() + 24, s.gs_epl_a);
+    std::vector<std::uint8_t> d(GsCbLayout::kSize, 0);
+    Writer w(d, "NT_S390_GS_CB");
+    w.u64(GsCbLayout::kGsd, s.gsd, "gsd");
+    w.u64(GsCbLayout::kGssm, s.gssm, "gssm");
+    w.u64(GsCbLayout::kGsEplA, s.gs_epl_a, "gs_epl_a");
     return d;
 }
 
@@ -216,8 +219,9 @@ std::vector<NoteBlob> vmcore_cpu_notes(const CpuState& s, std::uint32_t pid) {
 
 std::vector<std::uint8_t> prpsinfo_desc() {
     std::vector<std::uint8_t> d(kPrpsinfoSize, 0);
-    d[1] = 'R';
-    std::memcpy(d.data() + 40, "vmlinux", 7);  // fname after state..sid (40 bytes)
+    Writer w(d, "NT_PRPSINFO");
+    w.u8(PrpsinfoLayout::kSname, 'R', "pr_sname");
+    w.put(PrpsinfoLayout::kFname, Bytes(reinterpret_cast<const std::uint8_t*>("vmlinux"), 7), "pr_fname");
     return d;
 }
 
@@ -225,15 +229,16 @@ bool apply_cpu_note(CpuState& s, std::uint32_t type, Reader d) {
     switch (type) {
     case NT_PRSTATUS_:
         d.require(0, kPrstatusSize, "NT_PRSTATUS descriptor");
-        s.psw[0] = d.u64(112, "psw");
-        s.psw[1] = d.u64(120, "psw");
-        for (int i = 0; i < 16; ++i) s.gprs[i] = d.u64(128 + 8 * i, "gprs");
-        for (int i = 0; i < 16; ++i) s.acrs[i] = d.u32(256 + 4 * i, "acrs");
+        s.psw[0] = d.u64(PrstatusLayout::kPsw, "psw");
+        s.psw[1] = d.u64(PrstatusLayout::kPsw + 8, "psw");
+        for (int i = 0; i < 16; ++i) s.gprs[i] = d.u64(PrstatusLayout::kGprs + 8 * i, "gprs");
+        for (int i = 0; i < 16; ++i) s.acrs[i] = d.u32(PrstatusLayout::kAcrs + 4 * i, "acrs");
         return true;
     case NT_FPREGSET_:
         d.require(0, kFpregsetSize, "NT_FPREGSET descriptor");
-        s.fpc = d.u32(0, "fpc");
-        for (int i = 0; i < 16; ++i) std::memcpy(s.vrs[i].data(), d.sub(8 + 8 * i, 8, "fprs").data(), 8);
+        s.fpc = d.u32(FpregsetLayout::kFpc, "fpc");
+        for (int i = 0; i < 16; ++i)
+            std::memcpy(s.vrs[i].data(), d.sub(FpregsetLayout::kFprs + 8 * i, 8, "fprs").data(), 8);
         return true;
     case NT_S390_PREFIX_: s.prefix = d.u32(0, "NT_S390_PREFIX descriptor"); return true;
     case NT_S390_CTRS_:
@@ -251,9 +256,9 @@ bool apply_cpu_note(CpuState& s, std::uint32_t type, Reader d) {
             std::memcpy(s.vrs[16 + i].data(), d.sub(16 * i, 16, "NT_S390_VXRS_HIGH descriptor").data(), 16);
         return true;
     case NT_S390_GS_CB_:
-        s.gsd = d.u64(8, "NT_S390_GS_CB descriptor");
-        s.gssm = d.u64(16, "NT_S390_GS_CB descriptor");
-        s.gs_epl_a = d.u64(24, "NT_S390_GS_CB descriptor");
+        s.gsd = d.u64(GsCbLayout::kGsd, "NT_S390_GS_CB descriptor");
+        s.gssm = d.u64(GsCbLayout::kGssm, "NT_S390_GS_CB descriptor");
+        s.gs_epl_a = d.u64(GsCbLayout::kGsEplA, "NT_S390_GS_CB descriptor");
         return true;
     default: return false;
     }

@@ -29,6 +29,28 @@ inline constexpr std::size_t kPrstatusSize = 336;
 inline constexpr std::size_t kFpregsetSize = 136;
 inline constexpr std::size_t kPrpsinfoSize = 136;
 
+// Field offsets of the s390x note descriptors (docs/format.md §4), the one
+// place both the encoders (qemu_cpu_notes, vmcore_cpu_notes) and the decoder
+// (apply_cpu_note) take them from. Other fields are written as zero.
+struct PrstatusLayout {  // struct elf_prstatus, 336 bytes
+    static constexpr std::size_t kPid = 32;    // pr_pid
+    static constexpr std::size_t kPsw = 112;   // pr_reg: psw mask, psw address
+    static constexpr std::size_t kGprs = 128;  // 16 x 8
+    static constexpr std::size_t kAcrs = 256;  // 16 x 4
+};
+struct FpregsetLayout {  // s390_fp_regs, 136 bytes
+    static constexpr std::size_t kFpc = 0;   // 4 bytes, then 4 of padding
+    static constexpr std::size_t kFprs = 8;  // 16 x 8
+};
+struct GsCbLayout {  // guarded-storage control block, 32 bytes
+    static constexpr std::size_t kSize = 32;
+    static constexpr std::size_t kGsd = 8, kGssm = 16, kGsEplA = 24;
+};
+struct PrpsinfoLayout {  // struct elf_prpsinfo, 136 bytes
+    static constexpr std::size_t kSname = 1;   // pr_sname
+    static constexpr std::size_t kFname = 40;  // pr_fname[16]
+};
+
 // ---- completion data v1 -----------------------------------------------------
 inline constexpr std::size_t kComplSize = 288;
 inline constexpr std::size_t kComplAadSize = 96;
@@ -114,7 +136,7 @@ struct NoteBlob {
 // The clear per-CPU notes in QEMU's order: PRSTATUS, FPREGSET, PREFIX, CTRS,
 // TIMER, TODCMP, TODPREG, VXRS_LOW, VXRS_HIGH, GS_CB.
 std::vector<NoteBlob> qemu_cpu_notes(const CpuState& state, std::uint32_t pid);
-// The order zgetdump writes into a decrypted vmcore (FORMAT.md §8): PRSTATUS,
+// The order zgetdump writes into a decrypted vmcore (docs/format.md §7): PRSTATUS,
 // FPREGSET, TIMER, TODCMP, TODPREG, CTRS, PREFIX, VXRS_LOW, VXRS_HIGH, GS_CB.
 std::vector<NoteBlob> vmcore_cpu_notes(const CpuState& state, std::uint32_t pid);
 std::vector<std::uint8_t> prpsinfo_desc();

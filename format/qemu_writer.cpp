@@ -3,14 +3,15 @@
 #include <cstring>
 
 #include "format/bytes.hpp"
+#include "format/elf.hpp"
 
 namespace pvdump::format {
 
 namespace {
 
-constexpr std::uint32_t kShtProgbits = 1, kShtStrtab = 3;
-constexpr std::uint32_t kPtLoad = 1, kPtNote = 4;
-constexpr std::uint64_t kNoteHeader = 12, kNoteName = 8;  // "CORE"/"LINUX" + NUL, padded to 8
+using elf::Phdr;
+using elf::Shdr;
+constexpr std::uint64_t kNoteHeader = elf::Nhdr::kSize, kNoteName = 8;  // "CORE"/"LINUX" + NUL, padded to 8
 
 std::uint64_t checked_add(std::uint64_t a, std::uint64_t b, const char* what) {
     std::uint64_t r;
@@ -21,13 +22,14 @@ std::uint64_t checked_add(std::uint64_t a, std::uint64_t b, const char* what) {
 // The descriptor sizes of qemu_cpu_notes(), in its order.
 constexpr std::uint64_t kClearDescSizes[] = {kPrstatusSize, kFpregsetSize, 4, 128, 8, 8, 4, 128, 256, 32};
 
-void encode_section_header(std::uint8_t* out, std::uint32_t name, std::uint32_t type, std::uint64_t offset,
+void encode_section_header(Writer& w, std::uint64_t at, std::uint32_t name, std::uint32_t type, std::uint64_t offset,
                            std::uint64_t size) {
-    std::memset(out, 0, 64);
-    store_be32(out, name);
-    store_be32(out + 4, type);
-    store_be64(out + 24, offset);
-    store_be64(out + 32, size);
+    Shdr sh;
+    sh.name = name;
+    sh.type = type;
+    sh.offset = offset;
+    sh.size = size;
+    sh.encode(w, at);
 }
 
 }  // namespace
@@ -59,7 +61,7 @@ QemuLayout::QemuLayout(QemuLayoutParams params) : p_(std::move(params)) {
     std::uint64_t total_notes;
     if (mul_overflows(cpu_note_size_, p_.cpus, total_notes)) fail(ErrorCode::Usage, "QEMU layout: notes overflow 64 bits");
     note_size_ = total_notes;
-    note_offset_ = phoff() + 56 * phnum();
+    note_offset_ = phoff() + Phdr::kSize * phnum();
     memory_offset_ = checked_add(note_offset_, note_size_, "memory offset");
 
     std::uint64_t off = memory_offset_;
@@ -97,32 +99,44 @@ std::uint64_t QemuLayout::file_offset_of(std::uint64_t paddr) const {
 
 std::vector<std::uint8_t> QemuLayout::encode_headers() const {
     std::vector<std::uint8_t> out(note_offset_, 0);
-    ElfHeaderFields eh;
+    Writer w(out, "QEMU headers");
+    const bool xnum = phnum() >= elf::PN_XNUM;
+    elf::Ehdr eh;
     eh.phoff = phoff();
     eh.shoff = shoff();
     eh.ehsize = kQemuEhsize;
-    eh.phnum = phnum() >= kPnXnum ? kPnXnum : std::uint16_t(phnum());
+    eh.phnum = xnum ? elf::PN_XNUM : std::uint16_t(phnum());
+    eh.shentsize = Shdr::kSize;
     eh.shnum = shnum();
     eh.shstrndx = shstrndx();
-    encode_elf_header(out.data(), eh);
+    eh.encode(w);
 
     // [0] null; with PN_XNUM its sh_info carries the real program header count.
-    std::uint8_t* sh = out.data() + shoff();
-    encode_section_header(sh, 0, 0, 0, 0);
-    if (phnum() >= kPnXnum) store_be32(sh + 44, std::uint32_t(phnum()));
+    Shdr s0;
+    if (xnum) s0.info = std::uint32_t(phnum());
+    s0.encode(w, shoff());
+    const std::uint64_t sh1 = shoff() + Shdr::kSize;
     if (p_.pv_sections) {
-        encode_section_header(sh + 64, 1, kShtProgbits, meta_offset_, meta_size_);
-        encode_section_header(sh + 128, 13, kShtProgbits, compl_offset_, p_.completion_size);
-        encode_section_header(sh + 192, 25, kShtStrtab, shstrtab_offset_, shstrtab_.size());
+        encode_section_header(w, sh1, 1, elf::SHT_PROGBITS, meta_offset_, meta_size_);
+        encode_section_header(w, sh1 + Shdr::kSize, 13, elf::SHT_PROGBITS, compl_offset_, p_.completion_size);
+        encode_section_header(w, sh1 + 2 * Shdr::kSize, 25, elf::SHT_STRTAB, shstrtab_offset_, shstrtab_.size());
     } else {
-        encode_section_header(sh + 64, 1, kShtStrtab, shstrtab_offset_, shstrtab_.size());
+        encode_section_header(w, sh1, 1, elf::SHT_STRTAB, shstrtab_offset_, shstrtab_.size());
     }
 
-    std::uint8_t* ph = out.data() + phoff();
-    encode_program_header(ph, {kPtNote, 0, note_offset_, 0, 0, note_size_, note_size_, 0});
+    Phdr note;
+    note.type = elf::PT_NOTE;
+    note.offset = note_offset_;
+    note.filesz = note.memsz = note_size_;
+    note.encode(w, phoff());
     for (std::size_t i = 0; i < p_.blocks.size(); ++i) {
         const MemoryRange& b = p_.blocks[i];
-        encode_program_header(ph + 56 * (i + 1), {kPtLoad, 0, block_offsets_[i], b.paddr, b.paddr, b.size, b.size, 0});
+        Phdr load;  // QEMU writes p_flags 0 and p_align 0
+        load.type = elf::PT_LOAD;
+        load.offset = block_offsets_[i];
+        load.vaddr = load.paddr = b.paddr;
+        load.filesz = load.memsz = b.size;
+        load.encode(w, phoff() + Phdr::kSize * (i + 1));
     }
     return out;
 }

@@ -1,5 +1,5 @@
 // The file layout QEMU >= 7.2 `dump-guest-memory` writes for an s390x guest
-// (FORMAT.md §2), computed up front so that memory can be written with
+// (docs/format.md §3), computed up front so that memory can be written with
 // pwrite at fixed offsets by parallel workers:
 //
 //   ELF header (64 bytes, e_ehsize 8 as QEMU writes it)
@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "format/elf.hpp"
 #include "format/pv.hpp"
 #include "format/vmcore_writer.hpp"
 
@@ -33,7 +34,6 @@ namespace pvdump::format {
 
 inline constexpr std::uint64_t kMiB = 1024 * 1024;
 inline constexpr std::uint64_t kMemStatePerMiB = 4096;  // v1 conf_dump_storage_state_len
-inline constexpr std::uint16_t kPnXnum = 0xffff;
 inline constexpr std::uint16_t kQemuEhsize = 8;  // what QEMU 7.2 writes
 
 struct QemuLayoutParams {
@@ -58,10 +58,10 @@ public:
     const QemuLayoutParams& params() const { return p_; }
     const std::vector<MemoryRange>& blocks() const { return p_.blocks; }
 
-    std::uint64_t shoff() const { return 64; }
+    std::uint64_t shoff() const { return elf::Ehdr::kSize; }  // right after the ELF header
     std::uint16_t shnum() const { return p_.pv_sections ? 4 : 2; }
     std::uint16_t shstrndx() const { return shnum() - 1; }
-    std::uint64_t phoff() const { return shoff() + 64ull * shnum(); }
+    std::uint64_t phoff() const { return shoff() + elf::Shdr::kSize * shnum(); }
     std::uint64_t phnum() const { return 1 + p_.blocks.size(); }
     std::uint64_t note_offset() const { return note_offset_; }
     std::uint64_t note_size() const { return note_size_; }

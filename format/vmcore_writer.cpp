@@ -2,53 +2,27 @@
 
 #include <cstring>
 
+#include "format/elf.hpp"
+
 namespace pvdump::format {
 namespace {
 constexpr std::uint64_t kAlign = 4096;
 std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
 }  // namespace
 
-void encode_elf_header(std::uint8_t out[64], const ElfHeaderFields& f) {
-    std::memset(out, 0, 64);
-    std::memcpy(out, "\x7f" "ELF", 4);
-    out[4] = 2;  // ELFCLASS64
-    out[5] = 2;  // ELFDATA2MSB
-    out[6] = 1;  // EV_CURRENT
-    store_be16(out + 16, 4);   // ET_CORE
-    store_be16(out + 18, 22);  // EM_S390
-    store_be32(out + 20, 1);
-    store_be64(out + 32, f.phoff);
-    store_be64(out + 40, f.shoff);
-    store_be16(out + 52, f.ehsize);
-    store_be16(out + 54, 56);
-    store_be16(out + 56, f.phnum);
-    store_be16(out + 58, f.shnum ? 64 : 0);
-    store_be16(out + 60, f.shnum);
-    store_be16(out + 62, f.shstrndx);
-}
-
-void encode_program_header(std::uint8_t out[56], const ProgramHeaderFields& f) {
-    store_be32(out, f.type);
-    store_be32(out + 4, f.flags);
-    store_be64(out + 8, f.offset);
-    store_be64(out + 16, f.vaddr);
-    store_be64(out + 24, f.paddr);
-    store_be64(out + 32, f.filesz);
-    store_be64(out + 40, f.memsz);
-    store_be64(out + 48, f.align);
-}
-
 std::vector<std::uint8_t> encode_notes(const std::vector<NoteBlob>& notes) {
-    std::vector<std::uint8_t> out;
+    std::uint64_t total = 0;
+    for (const NoteBlob& n : notes)
+        total += elf::Nhdr{std::uint32_t(n.name.size() + 1), std::uint32_t(n.desc.size()), n.type}.total_size();
+    std::vector<std::uint8_t> out(total, 0);
+    Writer w(out, "notes");
+    std::uint64_t at = 0;
     for (const NoteBlob& n : notes) {
-        const std::size_t namesz = n.name.size() + 1;
-        const std::size_t at = out.size();
-        out.resize(at + 12 + align_up(namesz, 4) + align_up(n.desc.size(), 4), 0);
-        store_be32(out.data() + at, std::uint32_t(namesz));
-        store_be32(out.data() + at + 4, std::uint32_t(n.desc.size()));
-        store_be32(out.data() + at + 8, n.type);
-        std::memcpy(out.data() + at + 12, n.name.c_str(), namesz);
-        if (!n.desc.empty()) std::memcpy(out.data() + at + 12 + align_up(namesz, 4), n.desc.data(), n.desc.size());
+        const elf::Nhdr h{std::uint32_t(n.name.size() + 1), std::uint32_t(n.desc.size()), n.type};
+        h.encode(w, at);
+        w.put(at + h.name_offset(), Bytes(reinterpret_cast<const std::uint8_t*>(n.name.c_str()), h.namesz), "note name");
+        w.put(at + h.desc_offset(), n.desc, "note descriptor");
+        at += h.total_size();
     }
     return out;
 }
@@ -65,32 +39,50 @@ VmcoreLayout::VmcoreLayout(const std::vector<CpuState>& cpus, const std::vector<
     if (vmcoreinfo) notes.push_back({"VMCOREINFO", 0, std::vector<std::uint8_t>(vmcoreinfo->begin(), vmcoreinfo->end())});
     const std::vector<std::uint8_t> note_bytes = encode_notes(notes);
 
+    using elf::Phdr;
+    using elf::Shdr;
     const std::uint64_t phnum = 1 + ranges.size();
-    const bool xnum = phnum >= 0xffff;
-    const std::uint64_t phoff = 64;
-    const std::uint64_t shoff = xnum ? phoff + phnum * 56 : 0;
-    const std::uint64_t note_off = phoff + phnum * 56 + (xnum ? 64 : 0);
+    const bool xnum = phnum >= elf::PN_XNUM;
+    const std::uint64_t phoff = elf::Ehdr::kSize;
+    // With PN_XNUM, section 0 follows the program headers and holds the count.
+    const std::uint64_t shoff = xnum ? phoff + phnum * Phdr::kSize : 0;
+    const std::uint64_t note_off = phoff + phnum * Phdr::kSize + (xnum ? Shdr::kSize : 0);
     std::uint64_t mem_off = align_up(note_off + note_bytes.size(), kAlign);
 
     head_.assign(mem_off, 0);
-    ElfHeaderFields eh;
+    Writer w(head_, "vmcore headers");
+    elf::Ehdr eh;
     eh.phoff = phoff;
     eh.shoff = shoff;
-    eh.phnum = xnum ? 0xffff : std::uint16_t(phnum);
+    eh.phnum = xnum ? elf::PN_XNUM : std::uint16_t(phnum);
     eh.shnum = xnum ? 1 : 0;
-    encode_elf_header(head_.data(), eh);
-    if (xnum) store_be32(head_.data() + shoff + 44, std::uint32_t(phnum));  // section 0 sh_info
+    eh.shentsize = xnum ? Shdr::kSize : 0;
+    eh.encode(w);
+    if (xnum) {
+        Shdr s0;
+        s0.info = std::uint32_t(phnum);
+        s0.encode(w, shoff);
+    }
 
-    encode_program_header(head_.data() + phoff,
-                          {4, 0, note_off, 0, 0, note_bytes.size(), note_bytes.size(), 0});
+    Phdr note;
+    note.type = elf::PT_NOTE;
+    note.offset = note_off;
+    note.filesz = note.memsz = note_bytes.size();
+    note.encode(w, phoff);
     std::uint64_t off = mem_off;
     for (std::size_t i = 0; i < ranges.size(); ++i) {
         offsets_.push_back(off);
-        encode_program_header(head_.data() + phoff + 56 * (i + 1),
-                              {1, 7, off, ranges[i].paddr, ranges[i].paddr, ranges[i].size, ranges[i].size, kAlign});
+        Phdr load;
+        load.type = elf::PT_LOAD;
+        load.flags = elf::PF_R | elf::PF_W | elf::PF_X;
+        load.offset = off;
+        load.vaddr = load.paddr = ranges[i].paddr;
+        load.filesz = load.memsz = ranges[i].size;
+        load.align = kAlign;
+        load.encode(w, phoff + Phdr::kSize * (i + 1));
         off = align_up(off + ranges[i].size, kAlign);
     }
-    std::memcpy(head_.data() + note_off, note_bytes.data(), note_bytes.size());
+    w.put(note_off, note_bytes, "notes");
     file_size_ = ranges.empty() ? mem_off : offsets_.back() + ranges.back().size;
 }
 

@@ -1,4 +1,4 @@
-// The plain s390x ELF vmcore that crash, gdb and drgn open (FORMAT.md §8):
+// The plain s390x ELF vmcore that crash, gdb and drgn open (docs/format.md §7):
 // ELF header, PT_NOTE then one PT_LOAD per memory range (p_align 4096, RWX),
 // notes (PRPSINFO; per CPU PRSTATUS, FPREGSET, TIMER, TODCMP, TODPREG, CTRS,
 // PREFIX, VXRS_LOW, VXRS_HIGH, GS_CB; VMCOREINFO), then memory, page-aligned,
@@ -39,16 +39,4 @@ private:
 
 // Encodes notes (name padded to 4, desc padded to 4) into one area.
 std::vector<std::uint8_t> encode_notes(const std::vector<NoteBlob>& notes);
-// ELF64 big-endian header and program header encoders, shared with the producer.
-struct ElfHeaderFields {
-    std::uint64_t phoff = 0, shoff = 0;
-    std::uint16_t ehsize = 64, phnum = 0, shnum = 0, shstrndx = 0;
-};
-void encode_elf_header(std::uint8_t out[64], const ElfHeaderFields& f);
-struct ProgramHeaderFields {
-    std::uint32_t type, flags;
-    std::uint64_t offset, vaddr, paddr, filesz, memsz, align;
-};
-void encode_program_header(std::uint8_t out[56], const ProgramHeaderFields& f);
-
 }  // namespace pvdump::format

@@ -161,7 +161,13 @@ std::vector<Case> cases() {
             const std::uint64_t at = b.size();
             b.insert(b.end(), B.bytes.begin() + std::ptrdiff_t(B.phoff), B.bytes.begin() + std::ptrdiff_t(B.phoff + 112));
             b.resize(at + 168, 0);
-            encode_program_header(b.data() + at + 112, {1, 0, offset, paddr, paddr, size, size, 0});
+            Writer w(b, "extra program header");
+            elf::Phdr ph;
+            ph.type = elf::PT_LOAD;
+            ph.offset = offset;
+            ph.vaddr = ph.paddr = paddr;
+            ph.filesz = ph.memsz = size;
+            ph.encode(w, at + 112);
             put64(b, 32, at);
             put16(b, 56, 3);
         };

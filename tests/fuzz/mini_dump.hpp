@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "format/core_file.hpp"
+#include "format/elf.hpp"
 
 namespace minidump {
 
@@ -110,29 +111,40 @@ inline SparseFile relayout(const pvdump::format::CoreFile& src, const std::vecto
     f.put(stroff, std::vector<std::uint8_t>(strtab, strtab + 35));
 
     std::vector<std::uint8_t> head(note_off, 0);
-    ElfHeaderFields eh;
+    Writer w(head, "mini dump headers");
+    elf::Ehdr eh;
     eh.phoff = phoff;
     eh.shoff = shoff;
     eh.ehsize = 8;  // as QEMU writes it
     eh.phnum = std::uint16_t(phnum);
+    eh.shentsize = elf::Shdr::kSize;
     eh.shnum = 4;
     eh.shstrndx = 3;
-    encode_elf_header(head.data(), eh);
+    eh.encode(w);
     auto shdr = [&](int i, std::uint32_t name, std::uint32_t type, std::uint64_t off, std::uint64_t size) {
-        std::uint8_t* s = head.data() + shoff + 64 * i;
-        store_be32(s, name);
-        store_be32(s + 4, type);
-        store_be64(s + 24, off);
-        store_be64(s + 32, size);
+        elf::Shdr sh;
+        sh.name = name;
+        sh.type = type;
+        sh.offset = off;
+        sh.size = size;
+        sh.encode(w, shoff + elf::Shdr::kSize * i);
     };
     shdr(1, 1, 1, moff, meta_size);
     shdr(2, 13, 1, coff, scompl.size());
     shdr(3, 25, 3, stroff, 35);
-    encode_program_header(head.data() + phoff, {4, 0, note_off, 0, 0, notes.size(), notes.size(), 0});
-    for (std::size_t i = 0; i < loads.size(); ++i)
-        encode_program_header(head.data() + phoff + 56 * (i + 1),
-                              {1, 0, offsets[i], loads[i].paddr, loads[i].paddr, loads[i].pages * 4096,
-                               loads[i].pages * 4096, 0});
+    elf::Phdr note;
+    note.type = elf::PT_NOTE;
+    note.offset = note_off;
+    note.filesz = note.memsz = notes.size();
+    note.encode(w, phoff);
+    for (std::size_t i = 0; i < loads.size(); ++i) {
+        elf::Phdr load;
+        load.type = elf::PT_LOAD;
+        load.offset = offsets[i];
+        load.vaddr = load.paddr = loads[i].paddr;
+        load.filesz = load.memsz = loads[i].pages * 4096;
+        load.encode(w, phoff + elf::Phdr::kSize * (i + 1));
+    }
     f.put(0, std::move(head));
     return f;
 }

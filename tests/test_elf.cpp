@@ -1,0 +1,175 @@
+// format/elf.hpp: every ELF structure's encode and decode agree with each other
+// and with the byte positions of docs/format.md §2, in big-endian byte order on
+// any host; CoreFile's PN_XNUM path cannot be steered by an e_shoff that wraps.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "format/bytes.hpp"
+#include "format/core_file.hpp"
+#include "format/elf.hpp"
+#include "format/pv.hpp"
+#include "support/util.hpp"
+
+using namespace pvdump;
+using namespace pvdump::format;
+
+namespace {
+
+std::vector<std::uint8_t> be64(std::uint64_t v) {
+    std::vector<std::uint8_t> b(8);
+    for (int i = 0; i < 8; ++i) b[i] = std::uint8_t(v >> (56 - 8 * i));
+    return b;
+}
+
+bool bytes_at(const std::vector<std::uint8_t>& buf, std::size_t at, const std::vector<std::uint8_t>& want) {
+    return at + want.size() <= buf.size() && std::memcmp(buf.data() + at, want.data(), want.size()) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("Ehdr: encode writes the documented offsets big-endian, decode reads them back") {
+    elf::Ehdr h;
+    h.phoff = 0x0102030405060708ull;
+    h.shoff = 0x1112131415161718ull;
+    h.ehsize = 8;
+    h.phnum = 0xabcd;
+    h.shentsize = 64;
+    h.shnum = 4;
+    h.shstrndx = 3;
+    std::vector<std::uint8_t> buf(64, 0xee);
+    Writer w(buf, "test");
+    h.encode(w);
+    CHECK(bytes_at(buf, 0, {0x7f, 'E', 'L', 'F', 2, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+    CHECK(bytes_at(buf, 16, {0x00, 0x04, 0x00, 0x16, 0, 0, 0, 1}));  // ET_CORE, EM_S390, EV_CURRENT
+    CHECK(bytes_at(buf, 32, be64(h.phoff)));
+    CHECK(bytes_at(buf, 40, be64(h.shoff)));
+    CHECK(bytes_at(buf, 52, {0x00, 0x08, 0x00, 0x38, 0xab, 0xcd, 0x00, 0x40, 0x00, 0x04, 0x00, 0x03}));
+
+    const elf::Ehdr d = elf::Ehdr::decode(Reader(buf, "test"));
+    CHECK(d.magic_ok);
+    CHECK(d.ei_class == elf::ELFCLASS64);
+    CHECK(d.ei_data == elf::ELFDATA2MSB);
+    CHECK(d.type == elf::ET_CORE);
+    CHECK(d.machine == elf::EM_S390);
+    CHECK(d.phoff == h.phoff);
+    CHECK(d.shoff == h.shoff);
+    CHECK(d.ehsize == 8);
+    CHECK(d.phentsize == 56);
+    CHECK(d.phnum == 0xabcd);
+    CHECK(d.shentsize == 64);
+    CHECK(d.shnum == 4);
+    CHECK(d.shstrndx == 3);
+}
+
+TEST_CASE("Phdr, Shdr, Nhdr: round trip at an offset, bytes where docs/format.md puts them") {
+    std::vector<std::uint8_t> buf(200, 0);
+    Writer w(buf, "test");
+    elf::Phdr p{elf::PT_LOAD, 7, 0x1000, 0x2000, 0x3000, 0x4000, 0x5000, 0x1000};
+    p.encode(w, 8);
+    CHECK(bytes_at(buf, 8, {0, 0, 0, 1, 0, 0, 0, 7}));
+    CHECK(bytes_at(buf, 8 + 24, be64(0x3000)));  // p_paddr
+    const elf::Phdr pd = elf::Phdr::decode(Reader(buf, "test"), 8);
+    CHECK(pd.type == p.type);
+    CHECK(pd.flags == p.flags);
+    CHECK(pd.offset == p.offset);
+    CHECK(pd.vaddr == p.vaddr);
+    CHECK(pd.paddr == p.paddr);
+    CHECK(pd.filesz == p.filesz);
+    CHECK(pd.memsz == p.memsz);
+    CHECK(pd.align == p.align);
+
+    elf::Shdr s;
+    s.name = 13;
+    s.type = elf::SHT_PROGBITS;
+    s.offset = 0xdead0000;
+    s.size = 288;
+    s.info = 0x10000;
+    s.encode(w, 100);
+    CHECK(bytes_at(buf, 100 + 44, {0x00, 0x01, 0x00, 0x00}));  // sh_info
+    const elf::Shdr sd = elf::Shdr::decode(Reader(buf, "test"), 100);
+    CHECK(sd.name == 13);
+    CHECK(sd.type == elf::SHT_PROGBITS);
+    CHECK(sd.offset == 0xdead0000);
+    CHECK(sd.size == 288);
+    CHECK(sd.info == 0x10000);
+
+    elf::Nhdr n{5, 336, NT_PRSTATUS_};
+    n.encode(w, 180);
+    CHECK(bytes_at(buf, 180, {0, 0, 0, 5, 0, 0, 1, 0x50, 0, 0, 0, 1}));
+    const elf::Nhdr nd = elf::Nhdr::decode(Reader(buf, "test"), 180);
+    CHECK(nd.namesz == 5);
+    CHECK(nd.descsz == 336);
+    CHECK(nd.type == NT_PRSTATUS_);
+    CHECK(nd.desc_offset() == 12 + 8);
+    CHECK(nd.total_size() == 12 + 8 + 336);
+}
+
+TEST_CASE("the bounded reader and writer refuse a structure that does not fit, offsets that wrap included") {
+    std::vector<std::uint8_t> buf(100, 0);
+    Writer w(buf, "test");
+    CHECK_THROWS_AS(elf::Phdr{}.encode(w, 50), Error);
+    CHECK_THROWS_AS(elf::Shdr::decode(Reader(buf, "test"), ~std::uint64_t(0) - 31), Error);
+    try {
+        elf::Phdr::decode(Reader(buf, "file 'x'"), 60);
+        FAIL("decoded a program header past the end");
+    } catch (const Error& e) {
+        CHECK(e.code() == ErrorCode::Format);
+        CHECK(std::string(e.what()) ==
+              "file 'x': program header [offset 0x3c, size 0x38] runs past the end of file 'x' (size 0x64)");
+    }
+}
+
+TEST_CASE("hex formatting: one formatter behind hex(), hex_fixed() and to_hex()") {
+    CHECK(hex(0) == "0x0");
+    CHECK(hex(0xffffffffffffffffull) == "0xffffffffffffffff");
+    CHECK(hex_fixed(0x1000, 8) == "0x00001000");
+    CHECK(hex_fixed(0x123456789, 4) == "0x123456789");
+    const std::uint8_t b[] = {0x00, 0x0f, 0xa5, 0xff};
+    CHECK(to_hex(Bytes(b, 4)) == "000fa5ff");
+}
+
+// The defect this header fixed: with e_phnum = PN_XNUM, e_shentsize = 64 and
+// e_shoff = 2^64 - 32, `e_shoff + 44` wrapped to 12, the e_ident padding was
+// taken as the program header count and the file was accepted as a plain vmcore.
+TEST_CASE("PN_XNUM with an e_shoff that wraps past 2^64 is a format error, not a program header count") {
+    std::vector<std::uint8_t> f =
+        testutil::read_file(std::string(PVDUMP_SOURCE_DIR) + "/tests/fuzz/corpus/fuzz_core_index/xnum-shoff-wrap");
+    REQUIRE(f.size() == 20480);
+    REQUIRE(load_be16(f.data() + 56) == elf::PN_XNUM);
+    REQUIRE(load_be64(f.data() + 40) == ~std::uint64_t(31));
+    REQUIRE(load_be32(f.data() + 12) == 2);  // the padding holds the real count: the old code accepted it
+    try {
+        CoreFile::parse(f, "wrap");
+        FAIL("accepted a file whose section 0 lies past 2^64");
+    } catch (const Error& e) {
+        CHECK(e.code() == ErrorCode::Format);
+        CHECK(std::string(e.what()) ==
+              "file 'wrap': section 0 sh_info (program header count) [offset 0xffffffffffffffe0, size 0x40] "
+              "runs past the end of file 'wrap' (size 0x5000)");
+    }
+    // The same file with e_phnum 2 and no section table is the plain vmcore it was made from.
+    store_be16(f.data() + 56, 2);
+    store_be64(f.data() + 40, 0);
+    const CoreFile ok = CoreFile::parse(f, "fixed");
+    CHECK(ok.loads().size() == 1);
+    CHECK(ok.cpus().size() == 2);
+}
+
+TEST_CASE("PN_XNUM: the count comes from section 0's sh_info when section 0 is in the file") {
+    std::vector<std::uint8_t> f =
+        testutil::read_file(std::string(PVDUMP_SOURCE_DIR) + "/tests/fuzz/corpus/fuzz_core_index/plain-printk");
+    const std::uint64_t shoff = f.size();
+    f.resize(f.size() + elf::Shdr::kSize, 0);
+    Writer w(f, "test");
+    elf::Shdr s0;
+    s0.info = 2;
+    s0.encode(w, shoff);
+    store_be16(f.data() + 56, elf::PN_XNUM);
+    store_be16(f.data() + 58, 64);
+    store_be64(f.data() + 40, shoff);
+    const CoreFile c = CoreFile::parse(f, "xnum");
+    CHECK(c.loads().size() == 1);
+    CHECK(c.notes().size() > 2);
+}
