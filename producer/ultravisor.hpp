@@ -1,6 +1,6 @@
 // A simulated Ultravisor: the part of IBM Z firmware that owns a secure
 // guest's keys. It answers the four dump calls KVM makes on QEMU's behalf
-// (FORMAT.md §1): DUMP_INIT (0x400), DUMP_CPU (0x402), DUMP_CONF_STOR_STATE
+// (docs/format.md §1): DUMP_INIT (0x400), DUMP_CPU (0x402), DUMP_CONF_STOR_STATE
 // (0x401) and DUMP_COMPLETE (0x403), and it exports (encrypts) pages.
 //
 // It holds the CCK and every key in format::SecretBytes and never hands one
@@ -84,7 +84,7 @@ public:
     };
     Exporter exporter() const;
 
-    // 0x403: the completion data (288 bytes, FORMAT.md §4). Ends the dump:
+    // 0x403: the completion data (288 bytes, docs/format.md §5). Ends the dump:
     // the dump key and seed are wiped, a new dump may be started.
     std::vector<std::uint8_t> dump_complete();
 
