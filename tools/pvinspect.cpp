@@ -16,7 +16,7 @@
 #include "decryptor/verify.hpp"
 #include "analysis/kernel_log.hpp"
 #include "tools/common.hpp"
-#include "tools/json.hpp"
+#include "tools/report_json.hpp"
 
 using namespace pvdump;
 using analysis::ContainerKind;
@@ -37,24 +37,28 @@ void row(std::ostream& out, const std::string& label, const std::string& value, 
     else out << std::left << std::setw(18 - indent) << label << value << "\n";
 }
 
-void json_header(tools::JsonWriter& j, const char* command, const std::string& path) {
-    j.field("tool", kTool).field("version", PVDUMP_VERSION).field("command", command).field("path", path);
+using tools::Json;
+
+Json json_header(const char* command, const std::string& path) {
+    return {{"tool", kTool}, {"version", PVDUMP_VERSION}, {"command", command}, {"path", path}};
 }
 
-void json_finding(tools::JsonWriter& j, const analysis::Finding& f) {
-    j.begin_object();
-    j.field("severity", analysis::severity_name(f.severity)).field("rule", f.rule);
-    if (f.paddr) j.field("paddr", hex(*f.paddr));
-    else j.null_field("paddr");
-    j.field("message", f.message);
-    j.end_object();
+Json json_finding(const analysis::Finding& f) {
+    return {{"severity", analysis::severity_name(f.severity)},
+            {"rule", f.rule},
+            {"paddr", f.paddr ? Json(hex(*f.paddr)) : Json(nullptr)},
+            {"message", f.message}};
 }
 
-void json_pages(tools::JsonWriter& j, const analysis::PageCounts& c) {
-    j.key("pages").begin_object();
-    j.field("total", c.total).field("encrypted", c.encrypted).field("zero", c.zero).field("shared", c.shared);
-    j.field("mapped", c.mapped).field("invalid", c.invalid).field("missing", c.missing);
-    j.end_object();
+Json json_pages(const analysis::PageCounts& c) {
+    return {{"total", c.total},   {"encrypted", c.encrypted}, {"zero", c.zero},      {"shared", c.shared},
+            {"mapped", c.mapped}, {"invalid", c.invalid},     {"missing", c.missing}};
+}
+
+Json json_findings(const std::vector<analysis::Finding>& findings) {
+    Json a = Json::array();
+    for (const auto& f : findings) a.push_back(json_finding(f));
+    return a;
 }
 
 std::string pages_line(const analysis::PageCounts& c) {
@@ -190,80 +194,62 @@ void print_info(std::ostream& out, const analysis::InfoReport& r) {
     }
 }
 
-void json_info(std::ostream& os, const analysis::InfoReport& r) {
-    tools::JsonWriter j(os);
-    j.begin_object();
-    json_header(j, "info", r.path);
-    j.field("kind", analysis::container_kind_id(r.kind)).field("kind_description", kind_text(r));
-    if (r.error) j.field("error", *r.error);
-    else j.null_field("error");
-    j.field("file_size", r.file_size).field("described_size", r.described_size);
-    j.key("elf").begin_object();
-    j.field("e_ehsize", unsigned(r.e_ehsize)).field("phoff", r.phoff).field("phnum", r.phnum).field("shoff", r.shoff);
-    if (r.note_offset) j.field("note_offset", *r.note_offset);
-    else j.null_field("note_offset");
-    j.field("note_size", r.note_size);
-    j.end_object();
-    j.key("cpus").begin_object().field("count", r.cpus).field("with_pv_state", r.cpus_pv_data).end_object();
-    j.key("memory").begin_object();
-    j.field("size", r.memory_size);
-    if (r.memory_offset) j.field("offset", *r.memory_offset);
-    else j.null_field("offset");
-    j.key("blocks").begin_array();
-    for (const auto& b : r.blocks) {
-        j.begin_object();
-        j.field("phdr", b.phdr).field("paddr", hex(b.paddr)).field("size", b.memsz).field("offset", b.offset);
-        j.field("file_size", b.filesz).field("in_file", b.in_file);
-        j.end_object();
-    }
-    j.end_array();
-    j.end_object();
-    j.key("sections").begin_array();
+Json json_info(const analysis::InfoReport& r) {
+    Json j = json_header("info", r.path);
+    j["kind"] = analysis::container_kind_id(r.kind);
+    j["kind_description"] = kind_text(r);
+    j["error"] = tools::json_opt(r.error);
+    j["file_size"] = r.file_size;
+    j["described_size"] = r.described_size;
+    j["elf"] = {{"e_ehsize", unsigned(r.e_ehsize)},
+                {"phoff", r.phoff},
+                {"phnum", r.phnum},
+                {"shoff", r.shoff},
+                {"note_offset", tools::json_opt(r.note_offset)},
+                {"note_size", r.note_size}};
+    j["cpus"] = {{"count", r.cpus}, {"with_pv_state", r.cpus_pv_data}};
+    Json blocks = Json::array();
+    for (const auto& b : r.blocks)
+        blocks.push_back({{"phdr", b.phdr}, {"paddr", hex(b.paddr)}, {"size", b.memsz}, {"offset", b.offset},
+                          {"file_size", b.filesz}, {"in_file", b.in_file}});
+    j["memory"] = {{"size", r.memory_size}, {"offset", tools::json_opt(r.memory_offset)}, {"blocks", std::move(blocks)}};
+    Json sections = Json::array();
     for (const auto& s : r.sections)
-        j.begin_object().field("name", s.name).field("offset", s.offset).field("size", s.size).field("in_file", s.in_file).end_object();
-    j.end_array();
-    if (r.section_error.empty()) j.null_field("section_error");
-    else j.field("section_error", r.section_error);
-    j.field("vmcoreinfo_note", r.vmcoreinfo_note);
+        sections.push_back({{"name", s.name}, {"offset", s.offset}, {"size", s.size}, {"in_file", s.in_file}});
+    j["sections"] = std::move(sections);
+    j["section_error"] = r.section_error.empty() ? Json(nullptr) : Json(r.section_error);
+    j["vmcoreinfo_note"] = r.vmcoreinfo_note;
     if (r.plan || r.compl_version) {
-        j.key("pv").begin_object();
-        j.key("completion").begin_object();
-        if (r.compl_version) j.field("version", *r.compl_version).field("length", *r.compl_length);
-        else j.null_field("version").null_field("length");
-        j.end_object();
-        j.field("mem_meta_needed", r.meta_needed);
+        Json pv;
+        pv["completion"] = {{"version", tools::json_opt(r.compl_version)}, {"length", tools::json_opt(r.compl_length)}};
+        pv["mem_meta_needed"] = r.meta_needed;
         if (r.plan) {
-            j.field("mem_meta_covers_all", r.plan->meta_covers_all);
-            json_pages(j, r.plan->counts);
-            j.key("findings").begin_array();
-            for (const auto& f : r.plan->findings) json_finding(j, f);
-            j.end_array();
-            j.field("findings_dropped", r.plan->findings_dropped);
+            pv["mem_meta_covers_all"] = r.plan->meta_covers_all;
+            pv["pages"] = json_pages(r.plan->counts);
+            pv["findings"] = json_findings(r.plan->findings);
+            pv["findings_dropped"] = r.plan->findings_dropped;
         }
-        j.field("has_osii", "unknown-without-key");
-        j.end_object();
+        pv["has_osii"] = "unknown-without-key";
+        j["pv"] = std::move(pv);
     } else {
-        j.null_field("pv");
+        j["pv"] = nullptr;
     }
     if (r.evidence) {
         const auto& e = *r.evidence;
-        j.key("memory_content").begin_object();
-        j.field("pages_sampled", e.pages_sampled).field("zero_pages", e.zero_pages).field("random_pages", e.random_pages);
-        j.field("mean_entropy", e.mean_entropy).field("lowcore_readable", e.lowcore_readable);
-        j.field("lowcore_sane", e.lowcore_sane).field("vmcoreinfo_found", e.vmcoreinfo_found);
-        j.field("pv_cpu_notes", e.pv_cpu_notes);
-        j.end_object();
+        j["memory_content"] = {{"pages_sampled", e.pages_sampled}, {"zero_pages", e.zero_pages},
+                               {"random_pages", e.random_pages},   {"mean_entropy", e.mean_entropy},
+                               {"lowcore_readable", e.lowcore_readable}, {"lowcore_sane", e.lowcore_sane},
+                               {"vmcoreinfo_found", e.vmcoreinfo_found}, {"pv_cpu_notes", e.pv_cpu_notes}};
     } else {
-        j.null_field("memory_content");
+        j["memory_content"] = nullptr;
     }
-    if (r.kind == ContainerKind::DumpDisallowed) j.field("explanation", kDisallowedExplanation);
-    else j.null_field("explanation");
-    j.end_object();
+    j["explanation"] = r.kind == ContainerKind::DumpDisallowed ? Json(kDisallowedExplanation) : Json(nullptr);
+    return j;
 }
 
 int cmd_info(const std::string& path, bool json) {
     const analysis::InfoReport r = analysis::inspect_info(path);
-    if (json) json_info(std::cout, r);
+    if (json) tools::write_json(std::cout, json_info(r));
     else print_info(std::cout, r);
     std::cout.flush();
     if (r.error) {
@@ -300,27 +286,21 @@ int cmd_verify(const std::string& path, const std::string& key, bool json) {
     for (const auto& c : r.cpus) cpus_ok += c.authenticated;
 
     if (json) {
-        tools::JsonWriter j(std::cout);
-        j.begin_object();
-        json_header(j, "verify", path);
-        j.field("result", verify_result(r)).field("exit_code", code);
-        j.field("completion_authenticated", r.completion_authenticated);
-        j.key("cpus").begin_array();
-        for (const auto& c : r.cpus) {
-            j.begin_object().field("index", c.index).field("authenticated", c.authenticated).field("has_osii", c.has_osii);
-            if (c.error.empty()) j.null_field("error");
-            else j.field("error", c.error);
-            j.end_object();
-        }
-        j.end_array();
-        json_pages(j, r.counts);
-        j.field("mem_meta_covers_all", r.meta_covers_all);
-        j.key("summary").begin_object().field("errors", errors).field("warnings", warnings).field("notes", notes).end_object();
-        j.key("findings").begin_array();
-        for (const auto& f : r.findings) json_finding(j, f);
-        j.end_array();
-        j.field("findings_dropped", r.findings_dropped);
-        j.end_object();
+        Json j = json_header("verify", path);
+        j["result"] = verify_result(r);
+        j["exit_code"] = code;
+        j["completion_authenticated"] = r.completion_authenticated;
+        Json cpus = Json::array();
+        for (const auto& c : r.cpus)
+            cpus.push_back({{"index", c.index}, {"authenticated", c.authenticated}, {"has_osii", c.has_osii},
+                            {"error", c.error.empty() ? Json(nullptr) : Json(c.error)}});
+        j["cpus"] = std::move(cpus);
+        j["pages"] = json_pages(r.counts);
+        j["mem_meta_covers_all"] = r.meta_covers_all;
+        j["summary"] = {{"errors", errors}, {"warnings", warnings}, {"notes", notes}};
+        j["findings"] = json_findings(r.findings);
+        j["findings_dropped"] = r.findings_dropped;
+        tools::write_json(std::cout, j);
     } else {
         for (const auto& f : r.findings) print_finding(std::cout, f);
         std::cout << "verify: " << verify_result(r) << ": " << plural(errors, "error", "errors") << ", "
@@ -356,11 +336,10 @@ void warn_host_supplied(const std::vector<analysis::HostSupplied>& host) {
     if (host.size() > 20) std::cerr << kTool << ": warning: ... and " << host.size() - 20 << " more pages\n";
 }
 
-void json_host_supplied(tools::JsonWriter& j, const std::vector<analysis::HostSupplied>& host) {
-    j.key("host_supplied").begin_array();
-    for (const auto& h : host)
-        j.begin_object().field("structure", h.structure).field("paddr", h.paddr).field("message", h.message()).end_object();
-    j.end_array();
+Json json_host_supplied(const std::vector<analysis::HostSupplied>& host) {
+    Json a = Json::array();
+    for (const auto& h : host) a.push_back({{"structure", h.structure}, {"paddr", h.paddr}, {"message", h.message()}});
+    return a;
 }
 
 int cmd_cpus(const std::string& path, const std::string& key, bool json, bool diff_only) {
@@ -385,29 +364,23 @@ int cmd_cpus(const std::string& path, const std::string& key, bool json, bool di
         r = analysis::plain_cpus(dump);
     }
     if (json) {
-        tools::JsonWriter j(std::cout);
-        j.begin_object();
-        json_header(j, "cpus", path);
-        j.field("pv", r.pv);
-        json_host_supplied(j, host);
-        j.key("cpus").begin_array();
+        Json j = json_header("cpus", path);
+        j["pv"] = r.pv;
+        j["host_supplied"] = json_host_supplied(host);
+        Json cpus = Json::array();
         for (const auto& c : r.cpus) {
-            j.begin_object().field("index", c.index);
-            if (r.pv) j.field("has_osii", c.has_osii).field("osii_explanation", analysis::osii_sentence(c));
-            else j.null_field("has_osii").null_field("osii_explanation");
-            j.field("differing", c.differing);
-            j.key("fields").begin_array();
-            for (const auto& f : c.fields) {
-                j.begin_object().field("name", f.name).field("value", f.value);
-                if (r.pv) j.field("hypervisor", f.hypervisor);
-                else j.null_field("hypervisor");
-                j.field("differs", f.differs).end_object();
-            }
-            j.end_array();
-            j.end_object();
+            Json fields = Json::array();
+            for (const auto& f : c.fields)
+                fields.push_back({{"name", f.name}, {"value", f.value},
+                                  {"hypervisor", r.pv ? Json(f.hypervisor) : Json(nullptr)}, {"differs", f.differs}});
+            cpus.push_back({{"index", c.index},
+                            {"has_osii", r.pv ? Json(c.has_osii) : Json(nullptr)},
+                            {"osii_explanation", r.pv ? Json(analysis::osii_sentence(c)) : Json(nullptr)},
+                            {"differing", c.differing},
+                            {"fields", std::move(fields)}});
         }
-        j.end_array();
-        j.end_object();
+        j["cpus"] = std::move(cpus);
+        tools::write_json(std::cout, j);
         std::cout.flush();
         warn_host_supplied(host);
         return 0;
@@ -473,27 +446,26 @@ int cmd_dmesg(const std::string& path, const std::string& key, bool json, const 
     }
     const auto& log = r.log;
     if (json) {
-        tools::JsonWriter j(std::cout);
-        j.begin_object();
-        json_header(j, "dmesg", path);
-        j.field("vmcoreinfo_source", r.vmcoreinfo_source);
-        json_host_supplied(j, host);
-        if (r.osrelease) j.field("osrelease", *r.osrelease);
-        else j.null_field("osrelease");
-        j.field("log_format", log.source == analysis::KernelLogSource::PrintkRingbuffer ? "printk-ringbuffer" : "log-buf");
-        j.field("not_committed", log.not_committed).field("invalid", log.invalid).field("truncated", log.truncated);
-        j.key("records").begin_array();
-        for (const auto& rec : log.records) {
-            j.begin_object();
-            j.field("seq", rec.seq).field("ts_nsec", rec.ts_nsec).field("level", unsigned(rec.level));
-            j.field("facility", unsigned(rec.facility));
-            if (auto c = caller_text(rec)) j.field("caller", *c);
-            else j.null_field("caller");
-            j.field("text", rec.text).field("subsystem", rec.subsystem).field("device", rec.device);
-            j.end_object();
-        }
-        j.end_array();
-        j.end_object();
+        Json j = json_header("dmesg", path);
+        j["vmcoreinfo_source"] = r.vmcoreinfo_source;
+        j["host_supplied"] = json_host_supplied(host);
+        j["osrelease"] = tools::json_opt(r.osrelease);
+        j["log_format"] = log.source == analysis::KernelLogSource::PrintkRingbuffer ? "printk-ringbuffer" : "log-buf";
+        j["not_committed"] = log.not_committed;
+        j["invalid"] = log.invalid;
+        j["truncated"] = log.truncated;
+        Json records = Json::array();
+        for (const auto& rec : log.records)
+            records.push_back({{"seq", rec.seq},
+                               {"ts_nsec", rec.ts_nsec},
+                               {"level", unsigned(rec.level)},
+                               {"facility", unsigned(rec.facility)},
+                               {"caller", tools::json_opt(caller_text(rec))},
+                               {"text", rec.text},
+                               {"subsystem", rec.subsystem},
+                               {"device", rec.device}});
+        j["records"] = std::move(records);
+        tools::write_json(std::cout, j);
     } else {
         std::cout << analysis::format_kernel_log(log.records, fmt);
     }
@@ -554,13 +526,9 @@ int main(int argc, char** argv) {
         } catch (const Error& e) {
             // --json readers get a document on failure too; stderr and the exit code as always.
             if (json) {
-                tools::JsonWriter j(std::cout);
-                j.begin_object();
-                json_header(j, info->parsed() ? "info" : verify->parsed() ? "verify" : cpus->parsed() ? "cpus" : "dmesg", dump);
-                j.key("error").begin_object();
-                j.field("code", int(e.code())).field("name", error_code_name(e.code())).field("message", e.what());
-                j.end_object();
-                j.end_object();
+                Json j = json_header(info->parsed() ? "info" : verify->parsed() ? "verify" : cpus->parsed() ? "cpus" : "dmesg", dump);
+                j["error"] = {{"code", int(e.code())}, {"name", error_code_name(e.code())}, {"message", e.what()}};
+                tools::write_json(std::cout, j);
                 std::cout.flush();
             }
             throw;
