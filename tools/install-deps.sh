@@ -5,8 +5,10 @@ set -euo pipefail
 
 build_pkgs=(g++ cmake make pkg-config libssl-dev libelf-dev libcli11-dev doctest-dev nlohmann-json3-dev zstd)
 test_pkgs=(gdb-multiarch elfutils binutils python3-jsonschema)
+build_pkgs+=(libzstd-dev liblzo2-dev libsnappy-dev zlib1g-dev)  # kdump-compressed output
 # The installed-product tests (tests/install/): man pages, completions, the .deb.
 test_pkgs+=(python3 mandoc groff-base man-db bash-completion dpkg-dev lintian file ninja-build)
+test_pkgs+=(python3-libkdumpfile qemu-user-static)  # kdump readers; s390x makedumpfile/crash
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-build}" == test ]]; then
