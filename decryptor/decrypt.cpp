@@ -4,6 +4,7 @@
 #include "decryptor/dump.hpp"
 #include "decryptor/sealed_dump.hpp"
 #include "guest/s390.hpp"
+#include "decryptor/kdump_output.hpp"
 
 namespace pvdump::decryptor {
 using namespace format;
@@ -78,11 +79,15 @@ DecryptResult decrypt_dump(const DecryptRequest& req, Bytes cck) {
     for (auto& c : result.cpus) states.push_back(c.state);
     std::vector<MemoryRange> ranges;
     for (auto& b : dump.pages().blocks()) ranges.push_back({b.paddr, b.pages * kPageSize});
-    VmcoreLayout layout(states, ranges, vmcoreinfo);
     result.memory_bytes = dump.pages().total_pages() * kPageSize;
     result.blocks = ranges.size();
 
-    decrypt_memory(dump, layout, out, req.options);
+    if (req.kdump) {
+        result.kdump = write_kdump(dump, states, ranges, vmcoreinfo, out, req.options, *req.kdump);
+    } else {
+        VmcoreLayout layout(states, ranges, vmcoreinfo);
+        decrypt_memory(dump, layout, out, req.options);
+    }
     out.commit();
     return result;
 }

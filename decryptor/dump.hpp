@@ -12,6 +12,7 @@
 #include "analysis/page_plan.hpp"
 #include "format/core_file.hpp"
 #include "format/crypto.hpp"
+#include "format/kdump_writer.hpp"
 #include "format/memory_view.hpp"
 #include "format/output_file.hpp"
 #include "format/pv.hpp"
@@ -61,12 +62,20 @@ class SealedDump;  // decryptor/sealed_dump.hpp
 void decrypt_memory(const SealedDump& dump, const format::VmcoreLayout& layout, format::OutputFile& out,
                     const DecryptOptions& options);
 
+// --format kdump (decryptor/kdump_output.hpp).
+struct KdumpRequest {
+    format::KdumpCompression compression = format::KdumpCompression::Zstd;
+    unsigned dump_level = 1;  // makedumpfile's -d bits
+    bool flattened = false;   // makedumpfile -F records (the only form a stream takes)
+};
+
 struct DecryptResult {
     std::vector<CpuRecord> cpus;
     PagePlan plan;
     bool vmcoreinfo_found = false;
     std::uint64_t memory_bytes = 0;
     std::size_t blocks = 0;
+    std::optional<format::KdumpStats> kdump;  // --format kdump
 };
 struct DecryptRequest {
     std::string dump_path;
@@ -74,6 +83,7 @@ struct DecryptRequest {
     bool overwrite = false;
     bool force = false;       // write even when the page plan has errors
     DecryptOptions options;
+    std::optional<KdumpRequest> kdump;  // set: a kdump-compressed file instead of ELF
 };
 // The whole owner path: open, authenticate, verify, decrypt, write, commit.
 DecryptResult decrypt_dump(const DecryptRequest& request, format::Bytes cck);

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "decryptor/dump.hpp"
+#include "decryptor/kdump_output.hpp"
 #include "tools/common.hpp"
 
 using namespace pvdump;
@@ -21,11 +22,38 @@ int main(int argc, char** argv) {
     app.add_flag("--force", overwrite,
                  "Replace an existing output, and write the vmcore even when page states fail verification "
                  "(such pages become zeros)");
+    std::string out_format = "elf", compress = "zstd";
+    unsigned dump_level = 1;
+    bool flatten = false;
+    app.add_option("--format", out_format,
+                   "Output format: elf (plain ELF vmcore) or kdump (makedumpfile's kdump-compressed format, "
+                   "which crash reads)")
+        ->check(CLI::IsMember({"elf", "kdump"}))
+        ->capture_default_str();
+    app.add_option("--compress", compress, "kdump page compression: zstd, lzo, snappy, zlib or none")
+        ->check(CLI::IsMember({"zstd", "lzo", "snappy", "zlib", "none"}))
+        ->capture_default_str();
+    app.add_option("-d,--dump-level", dump_level,
+                   "kdump dump level (makedumpfile -d): 1 excludes zero pages, 0 keeps every page")
+        ->check(CLI::Range(0u, 31u))
+        ->capture_default_str();
+    app.add_flag("-F,--flatten", flatten,
+                 "kdump: write makedumpfile's flattened format (needed for '-o -'; 'makedumpfile -R' restores it)");
     tools::add_progress_flags(app, progress, quiet);
     app.set_version_flag("-V,--version", std::string("pvdecrypt (pvdump) ") + PVDUMP_VERSION);
 
     return tools::run_tool("pvdecrypt", argc, argv, app, [&] {
         force = overwrite;
+        const bool kdump = out_format == "kdump";
+        if (!kdump && (app.count("--compress") || app.count("--dump-level") || flatten))
+            fail(ErrorCode::Usage, "--compress, --dump-level and --flatten apply to --format kdump only");
+        if (kdump) {
+            decryptor::check_dump_level(dump_level);
+            if (output == "-" && !flatten)
+                fail(ErrorCode::Usage,
+                     "--format kdump cannot go to standard output as a plain file (it is written out of order): "
+                     "add -F for makedumpfile's flattened format, or give a file");
+        }
         format::SecretBytes cck = tools::load_key("pvdecrypt", key);
         tools::Progress bar("pvdecrypt", tools::progress_mode(progress, quiet));
         decryptor::DecryptRequest req;
@@ -34,6 +62,7 @@ int main(int argc, char** argv) {
         req.overwrite = overwrite;
         req.force = force;
         req.options.threads = threads;
+        if (kdump) req.kdump = decryptor::KdumpRequest{format::parse_kdump_compression(compress), dump_level, flatten};
         req.options.progress = [&](std::uint64_t done, std::uint64_t total) { bar.update(done, total); };
         decryptor::DecryptResult r = decryptor::decrypt_dump(req, cck.view());
         cck.wipe();
@@ -61,6 +90,12 @@ int main(int argc, char** argv) {
                       << (r.blocks == 1 ? " block" : " blocks") << " (" << c.encrypted << " encrypted, " << c.shared
                       << " shared, " << c.zero << " zero pages)" << (r.vmcoreinfo_found ? ", VMCOREINFO found" : "")
                       << "\n";
+            if (r.kdump)
+                std::cerr << "pvdecrypt: kdump (" << compress << ", dump level " << dump_level << "): "
+                          << r.kdump->pages_kept << " pages stored (" << r.kdump->pages_compressed << " compressed), "
+                          << r.kdump->pages_zero << " zero pages excluded, " << r.kdump->pages_excluded
+                          << " pages excluded by levels 2-16, " << tools::human_bytes(r.kdump->data_bytes)
+                          << " of page data\n";
         }
         return 0;
     });
