@@ -17,6 +17,8 @@
 #include "analysis/kernel_log.hpp"
 #include "tools/common.hpp"
 #include "tools/report_json.hpp"
+#include "tools/kdump_inspect.hpp"
+#include "format/kdump_reader.hpp"
 
 using namespace pvdump;
 using analysis::ContainerKind;
@@ -248,6 +250,7 @@ Json json_info(const analysis::InfoReport& r) {
 }
 
 int cmd_info(const std::string& path, bool json) {
+    if (format::is_kdump_file(path)) return tools::kdump_info(kTool, path, json);
     const analysis::InfoReport r = analysis::inspect_info(path);
     if (json) tools::write_json(std::cout, json_info(r));
     else print_info(std::cout, r);
@@ -423,11 +426,11 @@ std::optional<std::string> caller_text(const analysis::LogRecord& rec) {
     return (id & 0x80000000u ? "C" : "T") + std::to_string(id & 0x7fffffffu);
 }
 
-int cmd_dmesg(const std::string& path, const std::string& key, bool json, const analysis::LogFormat& fmt) {
+analysis::KernelLogReport elf_kernel_log(const std::string& path, const std::string& key,
+                                         std::vector<analysis::HostSupplied>& host) {
     decryptor::SealedDump sealed = decryptor::SealedDump::open(path);
     const format::CoreFile& dump = sealed.file();
     analysis::KernelLogReport r;
-    std::vector<analysis::HostSupplied> host;
     if (dump.is_pv()) {
         if (key.empty())
             fail(ErrorCode::Usage, "'" + path + "' is a PV dump: its memory is encrypted, give --key CCK");
@@ -444,6 +447,13 @@ int cmd_dmesg(const std::string& path, const std::string& key, bool json, const 
         if (!key.empty()) std::cerr << kTool << ": note: '" << path << "' is not a PV dump; the key is not needed\n";
         r = analysis::dump_kernel_log(*dump.plain_memory(), dump.vmcoreinfo_note());
     }
+    return r;
+}
+
+int cmd_dmesg(const std::string& path, const std::string& key, bool json, const analysis::LogFormat& fmt) {
+    std::vector<analysis::HostSupplied> host;  // a kdump file is decrypted: no page origins to trace
+    const analysis::KernelLogReport r =
+        format::is_kdump_file(path) ? tools::kdump_kernel_log(kTool, path, key) : elf_kernel_log(path, key, host);
     const auto& log = r.log;
     if (json) {
         Json j = json_header("dmesg", path);

@@ -1,0 +1,16 @@
+// pvinspect's view of a kdump-compressed file (tools/kdump_inspect.cpp).
+#pragma once
+#include <string>
+
+#include "decryptor/inspect.hpp"
+
+namespace pvdump::tools {
+
+// `pvinspect info` on a kdump file: format, compression, dump level, pages kept and
+// excluded; every page is decompressed on the way (a damaged one is Error(Format)).
+// Returns the exit code.
+int kdump_info(const char* tool, const std::string& path, bool json);
+// The guest kernel log read from a kdump file (its VMCOREINFO note first).
+decryptor::KernelLogReport kdump_kernel_log(const char* tool, const std::string& path, const std::string& key);
+
+}  // namespace pvdump::tools
