@@ -64,6 +64,8 @@ die() {
     exit 1
 }
 
+# bench/run.sh --kdump [bench/kdump.sh options]: the kdump-compressed output's benchmark.
+[[ ${1:-} == --kdump ]] && { shift; exec "$(dirname "${BASH_SOURCE[0]}")/kdump.sh" "$@"; }
 while (($#)); do
     case $1 in
     --sizes) SIZES=${2:?--sizes needs a value}; shift 2 ;;
