@@ -67,6 +67,13 @@ struct KdumpRequest {
     format::KdumpCompression compression = format::KdumpCompression::Zstd;
     unsigned dump_level = 1;  // makedumpfile's -d bits
     bool flattened = false;   // makedumpfile -F records (the only form a stream takes)
+    bool fallback = false;    // --force: levels 2-16 that cannot be applied fall back to level 1
+};
+struct KdumpOutcome {
+    format::KdumpStats stats;
+    unsigned level = 1;        // the dump level written
+    std::string fallback;      // why levels 2-16 were not applied (empty: they were, or not asked)
+    std::uint64_t cache = 0, cache_private = 0, user = 0, free = 0, other = 0;  // excluded by levels 2-16
 };
 
 struct DecryptResult {
@@ -75,7 +82,7 @@ struct DecryptResult {
     bool vmcoreinfo_found = false;
     std::uint64_t memory_bytes = 0;
     std::size_t blocks = 0;
-    std::optional<format::KdumpStats> kdump;  // --format kdump
+    std::optional<KdumpOutcome> kdump;  // --format kdump
 };
 struct DecryptRequest {
     std::string dump_path;

@@ -11,18 +11,17 @@
 #include <mutex>
 #include <thread>
 
-#include "decryptor/kernel_log.hpp"
-#include "decryptor/pages.hpp"
+#include "analysis/kernel_log.hpp"
+#include "analysis/pages.hpp"
 
 namespace pvdump::decryptor {
+namespace detail = analysis::detail;
+using analysis::KernelAddressMap;
+using analysis::VmcoreInfo;
 using namespace format;
 
 void check_dump_level(unsigned level) {
-    if (level > 31) fail(ErrorCode::Usage, "dump level " + std::to_string(level) + " is not 0..31");
-    if (level & ~1u)
-        fail(ErrorCode::Usage, "dump level " + std::to_string(level) +
-                                   ": excluding cache, user and free pages (bits 2, 4, 8, 16) is not built yet; "
-                                   "this pvdecrypt applies -d 0 or -d 1 (zero pages) only");
+    if (level > kMaxDumpLevel) fail(ErrorCode::Usage, "dump level " + std::to_string(level) + " is not 0..31");
 }
 
 void fill_kdump_utsname(KdumpHeaderInfo& info, const MemoryView& memory) {
@@ -60,7 +59,7 @@ struct Chunk {
 }  // namespace
 
 KdumpStats decrypt_memory_kdump(const CoreFile& dump, const Keys& keys, const KdumpHeaderInfo& info, OutputFile& out,
-                                const DecryptOptions& options, bool flattened) {
+                                const DecryptOptions& options, bool flattened, const PageExclusion* exclusion) {
     detail::PageIndex idx(dump);
     dump.advise_sequential();
     const auto& blocks = idx.blocks();
@@ -126,7 +125,8 @@ KdumpStats decrypt_memory_kdump(const CoreFile& dump, const Keys& keys, const Kd
                     const std::uint64_t paddr = b.paddr + (ch.first_page + k) * kPageSize;
                     mem->read(paddr, page);  // holes (zero / invalid with --force) read as zeros
                     const bool zero = is_all_zero(page.data(), kPageSize);
-                    kdump_encode_page(compressor, info.dump_level, paddr, page.data(), zero, false, batch);
+                    const bool excluded = exclusion && exclusion->excluded(paddr / kPageSize);
+                    kdump_encode_page(compressor, info.dump_level, paddr, page.data(), zero, excluded, batch);
                 }
                 dump.release(in_off, in_len);
                 idx.release_components(b.paddr + ch.first_page * kPageSize,
@@ -188,21 +188,49 @@ KdumpStats decrypt_memory_kdump(const CoreFile& dump, const Keys& keys, const Kd
     return writer.stats();
 }
 
-KdumpStats write_kdump(const CoreFile& dump, const Keys& keys, const std::vector<CpuState>& cpus,
-                       const std::vector<MemoryRange>& ranges, const std::optional<std::string>& vmcoreinfo,
-                       const MemoryView& memory, OutputFile& out, const DecryptOptions& options,
-                       const KdumpRequest& request) {
+KdumpOutcome write_kdump(const CoreFile& dump, const Keys& keys, const std::vector<CpuState>& cpus,
+                         const std::vector<MemoryRange>& ranges, const std::optional<std::string>& vmcoreinfo,
+                         const MemoryView& memory, OutputFile& out, const DecryptOptions& options,
+                         const KdumpRequest& request) {
     check_dump_level(request.dump_level);
+    KdumpOutcome outcome;
+    outcome.level = request.dump_level;
+    std::optional<PageExclusion> exclusion;
+    if (request.dump_level & ~kDumpLevelZero) {
+        const std::string level = "dump level " + std::to_string(request.dump_level);
+        try {
+            if (!vmcoreinfo)
+                fail(ErrorCode::Format, level + " reads the guest's struct page array through VMCOREINFO, and the "
+                                                "guest publishes none (lowcore 0xe0c / os_info 0xe18 are empty)");
+            const std::uint64_t max_pfn = ranges.empty() ? 0 : (ranges.back().paddr + ranges.back().size) / kPageSize;
+            exclusion.emplace(PageExclusion::build(memory, *vmcoreinfo, request.dump_level, max_pfn));
+            const PageExclusionCounts& c = exclusion->counts();
+            outcome.cache = c.cache;
+            outcome.cache_private = c.cache_private;
+            outcome.user = c.user;
+            outcome.free = c.free;
+            outcome.other = c.hwpoison + c.offline + c.beyond_memmap;
+        } catch (const Error& e) {
+            if (e.code() != ErrorCode::Format) throw;
+            if (!request.fallback)
+                fail(ErrorCode::Format, std::string(e.what()) + " (needed for " + level +
+                                            "; --force writes the dump at level 1 instead)");
+            outcome.fallback = e.what();
+            outcome.level = request.dump_level & kDumpLevelZero;
+        }
+    }
     KdumpHeaderInfo info;
     info.cpus = cpus;
     info.vmcoreinfo = vmcoreinfo;
     info.ranges = ranges;
-    info.dump_level = request.dump_level;
+    info.dump_level = outcome.level;
     info.compression = request.compression;
     info.phys_base = 0;  // s390x: the kernel's physical base is 0 (makedumpfile's value too)
     info.timestamp = std::int64_t(std::time(nullptr));
     fill_kdump_utsname(info, memory);
-    return decrypt_memory_kdump(dump, keys, info, out, options, request.flattened);
+    outcome.stats = decrypt_memory_kdump(dump, keys, info, out, options, request.flattened,
+                                         exclusion ? &*exclusion : nullptr);
+    return outcome;
 }
 
 }  // namespace pvdump::decryptor

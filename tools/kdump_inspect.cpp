@@ -5,7 +5,6 @@
 #include <iomanip>
 #include <iostream>
 
-#include "decryptor/kernel_log.hpp"
 #include "format/kdump_reader.hpp"
 #include "tools/common.hpp"
 #include "tools/json.hpp"
@@ -103,10 +102,10 @@ int kdump_info(const char* tool, const std::string& path, bool json) {
     return 0;
 }
 
-decryptor::KernelLogReport kdump_kernel_log(const char* tool, const std::string& path, const std::string& key) {
+analysis::KernelLogReport kdump_kernel_log(const char* tool, const std::string& path, const std::string& key) {
     format::KdumpFile k(path);
     if (!key.empty()) std::cerr << tool << ": note: '" << path << "' is a decrypted kdump file; the key is not needed\n";
-    return decryptor::dump_kernel_log(k, k.info().vmcoreinfo);
+    return analysis::dump_kernel_log(k, k.info().vmcoreinfo);
 }
 
 }  // namespace pvdump::tools

@@ -2,7 +2,7 @@
 #pragma once
 #include <string>
 
-#include "decryptor/inspect.hpp"
+#include "analysis/inspect.hpp"
 
 namespace pvdump::tools {
 
@@ -11,6 +11,6 @@ namespace pvdump::tools {
 // Returns the exit code.
 int kdump_info(const char* tool, const std::string& path, bool json);
 // The guest kernel log read from a kdump file (its VMCOREINFO note first).
-decryptor::KernelLogReport kdump_kernel_log(const char* tool, const std::string& path, const std::string& key);
+analysis::KernelLogReport kdump_kernel_log(const char* tool, const std::string& path, const std::string& key);
 
 }  // namespace pvdump::tools

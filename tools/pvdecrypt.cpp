@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
     app.add_option("-j,--threads", threads, "Decryption threads (default: one per core)")->check(CLI::Range(1u, 1024u));
     app.add_flag("--force", overwrite,
                  "Replace an existing output, and write the vmcore even when page states fail verification "
-                 "(such pages become zeros)");
+                 "(such pages become zeros); with --format kdump, fall back to dump level 1 when the guest's VMCOREINFO "
+                 "or struct page array cannot give levels 2-16");
     std::string out_format = "elf", compress = "zstd";
     unsigned dump_level = 1;
     bool flatten = false;
@@ -34,7 +35,8 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"zstd", "lzo", "snappy", "zlib", "none"}))
         ->capture_default_str();
     app.add_option("-d,--dump-level", dump_level,
-                   "kdump dump level (makedumpfile -d): 1 excludes zero pages, 0 keeps every page")
+                   "kdump dump level (makedumpfile -d, bits): 1 zero, 2 cache, 4 private cache, 8 user, 16 free pages "
+                   "(31: all of them; 0 keeps every page)")
         ->check(CLI::Range(0u, 31u))
         ->capture_default_str();
     app.add_flag("-F,--flatten", flatten,
@@ -62,12 +64,16 @@ int main(int argc, char** argv) {
         req.overwrite = overwrite;
         req.force = force;
         req.options.threads = threads;
-        if (kdump) req.kdump = decryptor::KdumpRequest{format::parse_kdump_compression(compress), dump_level, flatten};
+        if (kdump)
+            req.kdump = decryptor::KdumpRequest{format::parse_kdump_compression(compress), dump_level, flatten, force};
         req.options.progress = [&](std::uint64_t done, std::uint64_t total) { bar.update(done, total); };
         decryptor::DecryptResult r = decryptor::decrypt_dump(req, cck.view());
         cck.wipe();
         bar.finish();
 
+        if (r.kdump && !r.kdump->fallback.empty())
+            std::cerr << "pvdecrypt: warning: dump level " << dump_level << " not applied (" << r.kdump->fallback
+                      << "): --force wrote dump level " << r.kdump->level << "\n";
         for (const auto& c : r.cpus)
             if (c.has_osii)
                 std::cerr << "pvdecrypt: warning: CPU " << c.index
@@ -90,12 +96,17 @@ int main(int argc, char** argv) {
                       << (r.blocks == 1 ? " block" : " blocks") << " (" << c.encrypted << " encrypted, " << c.shared
                       << " shared, " << c.zero << " zero pages)" << (r.vmcoreinfo_found ? ", VMCOREINFO found" : "")
                       << "\n";
-            if (r.kdump)
-                std::cerr << "pvdecrypt: kdump (" << compress << ", dump level " << dump_level << "): "
-                          << r.kdump->pages_kept << " pages stored (" << r.kdump->pages_compressed << " compressed), "
-                          << r.kdump->pages_zero << " zero pages excluded, " << r.kdump->pages_excluded
-                          << " pages excluded by levels 2-16, " << tools::human_bytes(r.kdump->data_bytes)
-                          << " of page data\n";
+            if (r.kdump) {
+                const auto& k = *r.kdump;
+                std::cerr << "pvdecrypt: kdump (" << compress << ", dump level " << k.level << "): "
+                          << k.stats.pages_kept << " pages stored (" << k.stats.pages_compressed << " compressed), "
+                          << k.stats.pages_zero << " zero pages excluded";
+                if (k.level & ~1u)
+                    std::cerr << ", " << k.stats.pages_excluded << " excluded by the struct page array (" << k.cache
+                              << " cache, " << k.cache_private << " private cache, " << k.user << " user, " << k.free
+                              << " free, " << k.other << " other)";
+                std::cerr << "; " << tools::human_bytes(k.stats.data_bytes) << " of page data\n";
+            }
         }
         return 0;
     });

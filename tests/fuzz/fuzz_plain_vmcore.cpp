@@ -28,8 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 expect_clean([&] { if (k.contains(pfn * 4096 + 8, buf.size())) k.read(pfn * 4096 + 8, buf); });
             if (k.info().vmcoreinfo)
                 expect_clean([&] {
-                    decryptor::VmcoreInfo info = decryptor::VmcoreInfo::parse(*k.info().vmcoreinfo);
-                    (void)decryptor::read_kernel_log_detailed(k, info);
+                    analysis::VmcoreInfo info = analysis::VmcoreInfo::parse(*k.info().vmcoreinfo);
+                    (void)analysis::read_kernel_log_detailed(k, info);
                 });
         });
         return 0;

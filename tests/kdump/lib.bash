@@ -13,7 +13,7 @@ install -m 0600 "$S/examples/example.cck" "$T/key.cck"
 "$B/pvseal" --guest "$GUEST" --cck "$T/key.cck" -o "$T/guest.pvdump" -q || die "pvseal failed"
 "$B/pvdecrypt" "$T/guest.pvdump" -k "$T/key.cck" -o "$T/guest.elf" -q || die "pvdecrypt (elf) failed"
 # ours LEVEL COMPRESS OUT: pvdecrypt --format kdump
-ours() { "$B/pvdecrypt" "$T/guest.pvdump" -k "$T/key.cck" --format kdump -d "$1" --compress "$2" -o "$3" -q; }
+ours() { "$B/pvdecrypt" "$T/guest.pvdump" -k "$T/key.cck" --format kdump -d "$1" --compress "$2" -o "$3" --force -q; }
 # need_consumers: the s390x root with makedumpfile and crash (SKIP when it cannot be made).
 need_consumers() {
   command -v qemu-s390x-static >/dev/null || skip "qemu-s390x-static is not installed (Debian: qemu-user-static)"
