@@ -18,6 +18,9 @@ namespace pvdump::decryptor {
 namespace detail = analysis::detail;
 using analysis::KernelAddressMap;
 using analysis::VmcoreInfo;
+using analysis::PageExclusionCounts;
+using analysis::kMaxDumpLevel;
+using analysis::kDumpLevelZero;
 using namespace format;
 
 void check_dump_level(unsigned level) {

@@ -7,10 +7,11 @@
 #include <string>
 
 #include "decryptor/dump.hpp"
-#include "decryptor/page_exclusion.hpp"
+#include "analysis/page_exclusion.hpp"
 #include "format/kdump_writer.hpp"
 
 namespace pvdump::decryptor {
+using analysis::PageExclusion;
 
 // Error(Usage) unless 0..31 (makedumpfile's -d bits).
 void check_dump_level(unsigned level);
