@@ -1,21 +1,14 @@
 #include "decryptor/kdump_output.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
 #include <cstring>
 #include <ctime>
-#include <exception>
 #include <map>
 #include <mutex>
-#include <thread>
 
 #include "analysis/kernel_log.hpp"
-#include "analysis/pages.hpp"
 
 namespace pvdump::decryptor {
-namespace detail = analysis::detail;
 using analysis::KernelAddressMap;
 using analysis::VmcoreInfo;
 using analysis::PageExclusionCounts;
@@ -53,148 +46,62 @@ void fill_kdump_utsname(KdumpHeaderInfo& info, const MemoryView& memory) {
     }
 }
 
-namespace {
-constexpr std::uint64_t kChunkPages = 256;  // 1 MiB of guest per work item
-struct Chunk {
-    std::size_t block;
-    std::uint64_t first_page, pages;
-};
-}  // namespace
-
-KdumpStats decrypt_memory_kdump(const CoreFile& dump, const Keys& keys, const KdumpHeaderInfo& info, OutputFile& out,
-                                const DecryptOptions& options, bool flattened, const PageExclusion* exclusion) {
-    detail::PageIndex idx(dump);
-    dump.advise_sequential();
-    const auto& blocks = idx.blocks();
-    std::vector<Chunk> chunks;
-    for (std::size_t i = 0; i < blocks.size(); ++i)
-        for (std::uint64_t p = 0; p < blocks[i].pages; p += kChunkPages)
-            chunks.push_back({i, p, std::min(kChunkPages, blocks[i].pages - p)});
-
-    KdumpWriter writer(out, info, flattened);
-
-    unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
-    threads = std::max<unsigned>(1, std::min<std::size_t>(threads, std::max<std::size_t>(1, chunks.size())));
-    const std::uint64_t total_bytes = idx.total_pages() * kPageSize;
-    const std::size_t window = std::size_t(threads) * 4;  // batches in flight: memory bounded
-
+// ---- the pipeline sink ----------------------------------------------------------------
+struct KdumpSink::State {
+    KdumpWriter& writer;
+    KdumpCompression compression;
+    unsigned level;
+    const PageExclusion* exclusion;
     std::mutex mu;
-    std::condition_variable writer_cv, window_cv;
-    std::map<std::size_t, KdumpBatch> ready;
-    std::vector<KdumpBatch> spare;
-    std::size_t next = 0, written = 0;
-    bool stop = false;
-    std::exception_ptr error;
-    std::atomic<std::uint64_t> done_bytes{0};
+    std::vector<std::unique_ptr<KdumpPageCompressor>> idle;  // one per worker, reused
+    std::map<std::uint64_t, KdumpBatch> ready;               // by item index, until consume()
+};
 
-    auto record_error = [&] {
-        std::lock_guard lk(mu);
-        if (!error) error = std::current_exception();
-        stop = true;
-        writer_cv.notify_all();
-        window_cv.notify_all();
-    };
+KdumpSink::KdumpSink(KdumpWriter& writer, KdumpCompression compression, unsigned dump_level,
+                     const PageExclusion* exclusion)
+    : s_(new State{writer, compression, dump_level, exclusion, {}, {}, {}}) {}
+KdumpSink::~KdumpSink() = default;
 
-    auto worker = [&] {
-        try {
-            auto mem = sealed_memory(dump, keys);
-            KdumpPageCompressor compressor(info.compression);
-            std::vector<std::uint8_t> page(kPageSize);
-            for (;;) {
-                std::size_t ci;
-                KdumpBatch batch;
-                {
-                    std::unique_lock lk(mu);
-                    window_cv.wait(lk, [&] { return stop || next >= chunks.size() || next < written + window; });
-                    if (stop || next >= chunks.size()) return;
-                    ci = next++;
-                    if (!spare.empty()) {
-                        batch = std::move(spare.back());
-                        spare.pop_back();
-                    }
-                }
-                if (interrupted()) {
-                    record_error();  // no exception: the writer sees `stop` and check_interrupted() throws
-                    return;
-                }
-                batch.clear();
-                const Chunk& ch = chunks[ci];
-                const detail::Block& b = blocks[ch.block];
-                const std::uint64_t in_off = b.offset + ch.first_page * kPageSize;
-                const std::uint64_t in_len =
-                    ch.first_page < b.present ? std::min(ch.pages, b.present - ch.first_page) * kPageSize : 0;
-                dump.prefetch(in_off, in_len);
-                for (std::uint64_t k = 0; k < ch.pages; ++k) {
-                    const std::uint64_t paddr = b.paddr + (ch.first_page + k) * kPageSize;
-                    mem->read(paddr, page);  // holes (zero / invalid with --force) read as zeros
-                    const bool zero = is_all_zero(page.data(), kPageSize);
-                    const bool excluded = exclusion && exclusion->excluded(paddr / kPageSize);
-                    kdump_encode_page(compressor, info.dump_level, paddr, page.data(), zero, excluded, batch);
-                }
-                dump.release(in_off, in_len);
-                idx.release_components(b.paddr + ch.first_page * kPageSize,
-                                       b.paddr + (ch.first_page + ch.pages) * kPageSize);
-                done_bytes.fetch_add(ch.pages * kPageSize);
-                bool wake;
-                {
-                    std::lock_guard lk(mu);
-                    ready.emplace(ci, std::move(batch));
-                    wake = ci == written;
-                }
-                if (wake) writer_cv.notify_all();
-            }
-        } catch (...) {
-            record_error();
+void KdumpSink::worker_stage(pipeline::Batch& batch) {
+    std::unique_ptr<KdumpPageCompressor> c;
+    {
+        std::lock_guard lk(s_->mu);
+        if (!s_->idle.empty()) {
+            c = std::move(s_->idle.back());
+            s_->idle.pop_back();
         }
-    };
-
-    std::vector<std::thread> pool;
-    for (unsigned t = 0; t < threads; ++t) pool.emplace_back(worker);
-    auto report = [&] {
-        if (options.progress) options.progress(done_bytes.load(), total_bytes);
-    };
-    try {
-        for (;;) {
-            KdumpBatch batch;
-            {
-                std::unique_lock lk(mu);
-                writer_cv.wait_for(lk, std::chrono::milliseconds(200),
-                                   [&] { return stop || written == chunks.size() || ready.count(written); });
-                if (stop || written == chunks.size()) break;
-                auto it = ready.find(written);
-                if (it == ready.end()) {
-                    lk.unlock();
-                    report();
-                    if (interrupted()) record_error();
-                    continue;
-                }
-                batch = std::move(it->second);
-                ready.erase(it);
-            }
-            writer.append(batch);  // outside the lock: workers keep going
-            {
-                std::lock_guard lk(mu);
-                ++written;
-                spare.push_back(std::move(batch));
-            }
-            window_cv.notify_all();
-            report();
-        }
-    } catch (...) {
-        record_error();
     }
-    for (auto& t : pool) t.join();
-    if (error) std::rethrow_exception(error);
-    check_interrupted();
-    writer.finish();
-    report();
-    return writer.stats();
+    if (!c) c = std::make_unique<KdumpPageCompressor>(s_->compression);
+    batch.zero_holes(0, batch.item.pages);  // a hole reads as zeros
+    KdumpBatch out;
+    out.pages.reserve(batch.item.pages);
+    for (std::uint64_t k = 0; k < batch.item.pages; ++k) {
+        const std::uint64_t paddr = batch.item.paddr + k * kPageSize;
+        const bool excluded = s_->exclusion && s_->exclusion->excluded(paddr / kPageSize);
+        kdump_encode_page(*c, s_->level, paddr, batch.page(k), batch.zero(k), excluded, out);
+    }
+    std::lock_guard lk(s_->mu);
+    s_->idle.push_back(std::move(c));
+    s_->ready.emplace(batch.item.index, std::move(out));
 }
 
-KdumpOutcome write_kdump(const CoreFile& dump, const Keys& keys, const std::vector<CpuState>& cpus,
+void KdumpSink::consume(pipeline::Batch& batch) {
+    KdumpBatch b;
+    {
+        std::lock_guard lk(s_->mu);
+        auto it = s_->ready.find(batch.item.index);
+        if (it == s_->ready.end()) fail(ErrorCode::Internal, "kdump sink: batch " + std::to_string(batch.item.index) + " was not staged");
+        b = std::move(it->second);
+        s_->ready.erase(it);
+    }
+    s_->writer.append(b);
+}
+
+KdumpOutcome write_kdump(const SealedDump& dump, const std::vector<CpuState>& cpus,
                          const std::vector<MemoryRange>& ranges, const std::optional<std::string>& vmcoreinfo,
-                         const MemoryView& memory, OutputFile& out, const DecryptOptions& options,
-                         const KdumpRequest& request) {
+                         OutputFile& out, const DecryptOptions& options, const KdumpRequest& request) {
+    const std::unique_ptr<MemoryView> memory_ptr = dump.memory();
+    const MemoryView& memory = *memory_ptr;
     check_dump_level(request.dump_level);
     KdumpOutcome outcome;
     outcome.level = request.dump_level;
@@ -231,8 +138,11 @@ KdumpOutcome write_kdump(const CoreFile& dump, const Keys& keys, const std::vect
     info.phys_base = 0;  // s390x: the kernel's physical base is 0 (makedumpfile's value too)
     info.timestamp = std::int64_t(std::time(nullptr));
     fill_kdump_utsname(info, memory);
-    outcome.stats = decrypt_memory_kdump(dump, keys, info, out, options, request.flattened,
-                                         exclusion ? &*exclusion : nullptr);
+    KdumpWriter writer(out, info, request.flattened);
+    KdumpSink sink(writer, request.compression, outcome.level, exclusion ? &*exclusion : nullptr);
+    decrypt_pages(dump, sink, options);
+    writer.finish();
+    outcome.stats = writer.stats();
     return outcome;
 }
 

@@ -7,6 +7,8 @@
 #include <string>
 
 #include "decryptor/dump.hpp"
+#include "decryptor/sealed_dump.hpp"
+#include "format/page_pipeline.hpp"
 #include "analysis/page_exclusion.hpp"
 #include "format/kdump_writer.hpp"
 
@@ -20,20 +22,31 @@ void check_dump_level(unsigned level);
 // (through VMCOREINFO) when it reads back as "Linux", else OSRELEASE only.
 void fill_kdump_utsname(format::KdumpHeaderInfo& info, const format::MemoryView& memory);
 
-// Decrypts every page into a KdumpWriter on `out` (not committed); `exclusion`
+// The page pipeline's kdump end (format/page_pipeline.hpp): an ordered sink whose
+// worker stage decides each page's fate and compresses it on the worker thread;
+// consume() appends the batch to the writer in address order. `exclusion`
 // (levels 2-16) may be null.
-format::KdumpStats decrypt_memory_kdump(const format::CoreFile& dump, const Keys& keys,
-                                        const format::KdumpHeaderInfo& info, format::OutputFile& out,
-                                        const DecryptOptions& options, bool flattened,
-                                        const PageExclusion* exclusion);
+class KdumpSink final : public format::pipeline::PageSink {
+public:
+    KdumpSink(format::KdumpWriter& writer, format::KdumpCompression compression, unsigned dump_level,
+              const PageExclusion* exclusion);
+    ~KdumpSink() override;
+    bool ordered() const override { return true; }
+    bool scan_zero() const override { return true; }
+    void worker_stage(format::pipeline::Batch& batch) override;
+    void consume(format::pipeline::Batch& batch) override;
 
-// The whole kdump end of decrypt_dump: header fields from the guest, then the pages.
+private:
+    struct State;
+    std::unique_ptr<State> s_;
+};
+
 // Levels 2-16 need the guest's VMCOREINFO and struct page array: when they cannot
 // be read, Error(Format) names what is missing, or, with request.fallback, the
-// dump is written at level 1 and `fallback` says why.
-KdumpOutcome write_kdump(const format::CoreFile& dump, const Keys& keys, const std::vector<format::CpuState>& cpus,
-                               const std::vector<format::MemoryRange>& ranges,
-                               const std::optional<std::string>& vmcoreinfo, const format::MemoryView& memory,
-                               format::OutputFile& out, const DecryptOptions& options, const KdumpRequest& request);
+// dump is written at level 1 and `fallback` says why. Writes (not commits) `out`.
+KdumpOutcome write_kdump(const SealedDump& dump, const std::vector<format::CpuState>& cpus,
+                         const std::vector<format::MemoryRange>& ranges,
+                         const std::optional<std::string>& vmcoreinfo, format::OutputFile& out,
+                         const DecryptOptions& options, const KdumpRequest& request);
 
 }  // namespace pvdump::decryptor
