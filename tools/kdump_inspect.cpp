@@ -7,7 +7,7 @@
 
 #include "format/kdump_reader.hpp"
 #include "tools/common.hpp"
-#include "tools/json.hpp"
+#include "tools/report_json.hpp"
 
 namespace pvdump::tools {
 namespace {
@@ -52,30 +52,35 @@ int kdump_info(const char* tool, const std::string& path, bool json) {
     const std::uint64_t stored = in.pages_dumped - in.pages_shared_zero;
     const std::uint64_t cpus = count_prstatus(in.notes);
     if (json) {
-        JsonWriter j(std::cout);
-        j.begin_object();
-        j.field("tool", tool).field("version", PVDUMP_VERSION).field("command", "info").field("path", path);
-        j.field("kind", "kdump");
-        j.field("description", "kdump-compressed vmcore (makedumpfile format)");
-        j.key("kdump").begin_object();
-        j.field("header_version", in.header_version).field("compression", compression);
-        j.field("dump_level", std::int64_t(in.dump_level)).field("incomplete", in.incomplete);
-        j.field("nr_cpus", in.nr_cpus).field("prstatus_notes", cpus);
-        j.key("utsname").begin_object();
-        j.field("sysname", in.sysname).field("nodename", in.nodename).field("release", in.release);
-        j.field("version", in.version).field("machine", in.machine);
-        j.end_object();
-        j.field("phys_base", hex(in.phys_base)).field("max_mapnr", in.max_mapnr);
-        if (in.vmcoreinfo) j.field("vmcoreinfo_bytes", std::uint64_t(in.vmcoreinfo->size()));
-        else j.null_field("vmcoreinfo_bytes");
-        j.key("pages").begin_object();
-        j.field("present", in.pages_present).field("kept", in.pages_dumped).field("stored", stored);
-        j.field("zero_shared", in.pages_shared_zero).field("excluded", excluded);
-        j.field("compressed", in.pages_compressed).field("raw", stored - std::min(stored, in.pages_compressed));
-        j.end_object();
-        j.field("page_data_bytes", in.data_bytes);
-        j.end_object();
-        j.end_object();
+        Json doc;
+        doc["tool"] = tool;
+        doc["version"] = PVDUMP_VERSION;
+        doc["command"] = "info";
+        doc["path"] = path;
+        doc["kind"] = "kdump";
+        doc["description"] = "kdump-compressed vmcore (makedumpfile format)";
+        Json kj;
+        kj["header_version"] = in.header_version;
+        kj["compression"] = compression;
+        kj["dump_level"] = in.dump_level;
+        kj["incomplete"] = in.incomplete;
+        kj["nr_cpus"] = in.nr_cpus;
+        kj["prstatus_notes"] = cpus;
+        kj["utsname"] = Json{{"sysname", in.sysname}, {"nodename", in.nodename}, {"release", in.release},
+                            {"version", in.version}, {"machine", in.machine}};
+        kj["phys_base"] = hex(in.phys_base);
+        kj["max_mapnr"] = in.max_mapnr;
+        kj["vmcoreinfo_bytes"] = in.vmcoreinfo ? Json(in.vmcoreinfo->size()) : Json(nullptr);
+        kj["pages"] = Json{{"present", in.pages_present},
+                          {"kept", in.pages_dumped},
+                          {"stored", stored},
+                          {"zero_shared", in.pages_shared_zero},
+                          {"excluded", excluded},
+                          {"compressed", in.pages_compressed},
+                          {"raw", stored - std::min(stored, in.pages_compressed)}};
+        kj["page_data_bytes"] = in.data_bytes;
+        doc["kdump"] = kj;
+        write_json(std::cout, doc);
     } else {
         std::cout << path << "\n";
         row(std::cout, "Format", "kdump-compressed vmcore (makedumpfile \"KDUMP\", header version " +
