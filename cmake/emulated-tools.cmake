@@ -14,3 +14,8 @@ foreach(tool pvdecrypt pvinspect pvseal)
          FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
   endif()
 endforeach()
+
+# What cannot run under the emulator is skipped and reported (tests/emulated.cmake):
+# here for the top directory's tests (tests/install/), in tests/ for its own.
+include(${CMAKE_SOURCE_DIR}/tests/emulated.cmake)
+cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL pvdump_emulated_skip_tests)
