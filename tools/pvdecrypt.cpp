@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
                  "pvdecrypt"};
     std::string dump, key, output;
     unsigned threads = 0;
-    bool force = false, overwrite = false, progress = false, quiet = false;
+    bool force = false, overwrite = false, progress = false, quiet = false, shared_as_zero = false;
     app.add_option("DUMP", dump, "Sealed PV dump (as QEMU dump-guest-memory or pvseal writes it)")->required();
     app.add_option("-k,--key", key, "Customer Communication Key file (exactly 32 bytes)")->required();
     app.add_option("-o,--output", output, "Output vmcore ('-' for standard output)")->required();
@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
     app.add_flag("--force", overwrite,
                  "Replace an existing output, and write the vmcore even when page states fail verification "
                  "(such pages become zeros)");
+    app.add_flag("--shared-as-zero", shared_as_zero,
+                 "Write shared pages (which the host supplied in clear and could have chosen) as zeros: the "
+                 "vmcore then holds only memory the Ultravisor exported");
     tools::add_progress_flags(app, progress, quiet);
     app.set_version_flag("-V,--version", std::string("pvdecrypt (pvdump) ") + PVDUMP_VERSION);
 
@@ -33,6 +36,7 @@ int main(int argc, char** argv) {
         req.output_path = output;
         req.overwrite = overwrite;
         req.force = force;
+        req.shared_as_zero = shared_as_zero;
         req.options.threads = threads;
         req.options.progress = [&](std::uint64_t done, std::uint64_t total) { bar.update(done, total); };
         decryptor::DecryptResult r = decryptor::decrypt_dump(req, cck.view());
@@ -50,6 +54,8 @@ int main(int argc, char** argv) {
             if (++shown > 10) break;
             std::cerr << "pvdecrypt: " << analysis::severity_name(f.severity) << ": " << f.message << "\n";
         }
+        for (const auto& h : r.host_supplied)
+            std::cerr << "pvdecrypt: warning: " << h.message() << "; the vmcore's VMCOREINFO note is built from it\n";
         if (!r.vmcoreinfo_found)
             std::cerr << "pvdecrypt: note: the guest publishes no VMCOREINFO (lowcore 0xe0c / os_info 0xe18 are "
                          "empty): the vmcore has no VMCOREINFO note\n";
@@ -59,7 +65,7 @@ int main(int argc, char** argv) {
                       << ": " << r.cpus.size() << (r.cpus.size() == 1 ? " CPU, " : " CPUs, ")
                       << tools::human_bytes(r.memory_bytes) << " of memory in " << r.blocks
                       << (r.blocks == 1 ? " block" : " blocks") << " (" << c.encrypted << " encrypted, " << c.shared
-                      << " shared, " << c.zero << " zero pages)" << (r.vmcoreinfo_found ? ", VMCOREINFO found" : "")
+                      << (shared_as_zero ? " shared written as zeros, " : " shared, ") << c.zero << " zero pages)" << (r.vmcoreinfo_found ? ", VMCOREINFO found" : "")
                       << "\n";
         }
         return 0;

@@ -356,7 +356,7 @@ int cmd_cpus(const std::string& path, const std::string& key, bool json, bool di
         const auto records = sealed.cpus();
         std::vector<std::pair<unsigned, std::uint32_t>> prefixes;
         for (const auto& c : records) prefixes.emplace_back(c.index, c.state.prefix);
-        host = analysis::shared_prefix_pages(prefixes, analysis::PageOrigins(dump));
+        host = analysis::shared_prefix_pages(prefixes, analysis::PageOrigins(sealed.pages()));
         r = analysis::compare_cpus(records);
     } else {
         refuse_disallowed(dump);
@@ -438,7 +438,7 @@ int cmd_dmesg(const std::string& path, const std::string& key, bool json, const 
         // A PV dump's clear notes come from the hypervisor: only the guest's own VMCOREINFO counts.
         analysis::TracedMemory traced(*mem);
         r = analysis::dump_kernel_log(traced, std::nullopt, &traced);
-        host = analysis::host_supplied(traced, analysis::PageOrigins(dump));
+        host = analysis::host_supplied(traced, analysis::PageOrigins(sealed.pages()));
     } else {
         refuse_disallowed(dump);
         if (!key.empty()) std::cerr << kTool << ": note: '" << path << "' is not a PV dump; the key is not needed\n";
