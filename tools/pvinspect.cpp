@@ -338,7 +338,7 @@ void warn_host_supplied(const std::vector<analysis::HostSupplied>& host) {
 
 Json json_host_supplied(const std::vector<analysis::HostSupplied>& host) {
     Json a = Json::array();
-    for (const auto& h : host) a.push_back({{"structure", h.structure}, {"paddr", h.paddr}, {"message", h.message()}});
+    for (const auto& h : host) a.push_back({{"structure", h.structure}, {"paddr", hex(h.paddr)}, {"message", h.message()}});
     return a;
 }
 
