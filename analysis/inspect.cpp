@@ -12,6 +12,7 @@
 
 #include <openssl/crypto.h>
 
+#include "format/elf.hpp"
 #include "format/mapped_file.hpp"
 
 namespace pvdump::analysis {
@@ -19,8 +20,9 @@ using namespace format;
 
 namespace {
 
-constexpr std::uint32_t PT_LOAD_ = 1, PT_NOTE_ = 4;
-constexpr std::uint64_t kPhdrSize = 56, kShdrSize = 64;
+using elf::PT_LOAD;
+using elf::PT_NOTE;
+constexpr std::uint64_t kPhdrSize = elf::Phdr::kSize, kShdrSize = elf::Shdr::kSize;
 
 std::uint64_t end_of(std::uint64_t offset, std::uint64_t size) {
     std::uint64_t e;
@@ -41,7 +43,7 @@ void probe_headers(Bytes file, InfoReport& r) {
     const std::uint64_t shnum = f.u16(60, "e_shnum");
     const std::uint16_t shstrndx = f.u16(62, "e_shstrndx");
     r.described_size = 64;
-    if (r.phnum != 0xffff) r.described_size = std::max(r.described_size, end_of(r.phoff, r.phnum * kPhdrSize));
+    if (r.phnum != elf::PN_XNUM) r.described_size = std::max(r.described_size, end_of(r.phoff, r.phnum * kPhdrSize));
     r.described_size = std::max(r.described_size, end_of(r.shoff, shnum * kShdrSize));
 
     // Sections first: their names tell a PV dump.
@@ -69,13 +71,13 @@ void probe_headers(Bytes file, InfoReport& r) {
     for (const auto& s : r.sections)
         if (s.name == "pv_compl") r.kind = ContainerKind::PvDump;
 
-    if (r.phnum == 0xffff || !range_fits(r.phoff, r.phnum * kPhdrSize, file.size())) return;
+    if (r.phnum == elf::PN_XNUM || !range_fits(r.phoff, r.phnum * kPhdrSize, file.size())) return;
     for (unsigned i = 0; i < r.phnum; ++i) {
         const std::uint64_t o = r.phoff + std::uint64_t(i) * kPhdrSize;
         const std::uint32_t type = f.u32(o, "p_type");
         const std::uint64_t off = f.u64(o + 8, "p_offset"), filesz = f.u64(o + 32, "p_filesz");
         r.described_size = std::max(r.described_size, end_of(off, filesz));
-        if (type == PT_NOTE_ && !r.note_offset) {
+        if (type == PT_NOTE && !r.note_offset) {
             r.note_offset = off;
             r.note_size = filesz;
             if (!range_fits(off, filesz, file.size())) continue;
@@ -88,7 +90,7 @@ void probe_headers(Bytes file, InfoReport& r) {
             } catch (const Error&) {
                 // the note area is malformed: the CPU count stays what was read
             }
-        } else if (type == PT_LOAD_) {
+        } else if (type == PT_LOAD) {
             MemoryBlockInfo b;
             b.phdr = i;
             b.offset = off;

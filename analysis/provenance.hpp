@@ -34,6 +34,8 @@ class PageOrigins {
 public:
     // Error(Format) when the PT_LOADs or pv_mem_meta are malformed.
     explicit PageOrigins(const format::CoreFile& sealed) : index_(sealed) {}
+    // From an index already built (a copy of its block list; pv_mem_meta stays in place).
+    explicit PageOrigins(const detail::PageIndex& index) : index_(index) {}
     PageOrigin at(std::uint64_t paddr) const;
 
 private:

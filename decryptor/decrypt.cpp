@@ -72,8 +72,13 @@ DecryptResult decrypt_dump(const DecryptRequest& req, Bytes cck) {
         fail(ErrorCode::Format, "the PT_LOADs claim " + hex(pages * kPageSize) + " bytes of guest memory, more than a " +
                                     hex(file_size) + "-byte dump can describe (16 bytes of pv_mem_meta per 4 KiB page)");
 
-    const std::optional<std::string> vmcoreinfo = guest::find_vmcoreinfo(*dump.memory());
+    dump.set_shared_as_zero(req.shared_as_zero);
+    const auto memory = dump.memory();
+    analysis::TracedMemory traced(*memory);
+    traced.begin("VMCOREINFO (the note or os_info it was found through)");
+    const std::optional<std::string> vmcoreinfo = guest::find_vmcoreinfo(traced);
     result.vmcoreinfo_found = vmcoreinfo.has_value();
+    if (vmcoreinfo) result.host_supplied = analysis::host_supplied(traced, analysis::PageOrigins(dump.pages()));
 
     std::vector<CpuState> states;
     for (auto& c : result.cpus) states.push_back(c.state);

@@ -17,6 +17,7 @@
 #include "format/output_file.hpp"
 #include "format/pv.hpp"
 #include "format/vmcore_writer.hpp"
+#include "analysis/provenance.hpp"
 
 namespace pvdump::decryptor {
 
@@ -83,12 +84,16 @@ struct DecryptResult {
     std::uint64_t memory_bytes = 0;
     std::size_t blocks = 0;
     std::optional<KdumpOutcome> kdump;  // --format kdump
+    // VMCOREINFO (and the lowcore pointers to it) read from shared pages: the
+    // vmcore's VMCOREINFO note then carries host-supplied bytes.
+    std::vector<analysis::HostSupplied> host_supplied;
 };
 struct DecryptRequest {
     std::string dump_path;
     std::string output_path;  // "-" = stdout
     bool overwrite = false;
     bool force = false;       // write even when the page plan has errors
+    bool shared_as_zero = false;  // write shared (host-supplied) pages as zeros
     DecryptOptions options;
     std::optional<KdumpRequest> kdump;  // set: a kdump-compressed file instead of ELF
 };

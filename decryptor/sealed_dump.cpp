@@ -82,7 +82,9 @@ std::vector<CpuRecord> SealedDump::cpus() const { return cpu_states(*file_, keys
 void SealedDump::set_input(std::unique_ptr<PageInput> input) { input_ = std::move(input); }
 void SealedDump::set_cipher(PageCipherFactory factory) { *cipher_ = std::move(factory); }
 
-SealedView SealedDump::view() const { return {file_.get(), &pages(), &keys(), input_.get(), cipher_.get()}; }
+SealedView SealedDump::view() const {
+    return {file_.get(), &pages(), &keys(), input_.get(), cipher_.get(), shared_as_zero_};
+}
 
 // ---- PageDecryptor ------------------------------------------------------------------
 
@@ -101,6 +103,7 @@ PageFill PageDecryptor::transform(const Block& b, std::uint64_t p, const std::ui
         return PageFill::Data;
     }
     case PageState::Shared:
+        if (d_.shared_as_zero) return PageFill::Hole;
         if (in != out) std::memcpy(out, in, kPageSize);
         return PageFill::Data;
     case PageState::Zero:

@@ -68,6 +68,7 @@ struct SealedView {
     const Keys* keys;
     const PageInput* input;
     const PageCipherFactory* cipher;
+    bool shared_as_zero = false;  // shared (host-supplied) pages read as zeros
 };
 
 class SealedDump {
@@ -97,6 +98,10 @@ public:
     void set_input(std::unique_ptr<PageInput> input);
     const PageInput& input() const { return *input_; }
     void set_cipher(PageCipherFactory factory);
+    // Shared pages (supplied by the host in clear, see analysis/provenance.hpp)
+    // read as zeros everywhere: decryption, memory(), the mount.
+    void set_shared_as_zero(bool on) { shared_as_zero_ = on; }
+    bool shared_as_zero() const { return shared_as_zero_; }
     SealedView view() const;
 
 private:
@@ -105,6 +110,7 @@ private:
     std::unique_ptr<Keys> keys_;
     std::unique_ptr<PageInput> input_;
     std::unique_ptr<PageCipherFactory> cipher_;
+    bool shared_as_zero_ = false;
 };
 
 // Worker-local page producer: its own cipher context and input reader.

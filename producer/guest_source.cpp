@@ -1,6 +1,7 @@
 #include "producer/guest_source.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <charconv>
 #include <array>
@@ -234,7 +235,10 @@ private:
     }
     static void fill_random(Rng& rng, std::uint8_t* out) {
         for (std::size_t i = 0; i < kPageSize; i += 8) {
-            const std::uint64_t v = rng.next();
+            // Little-endian whatever the host: the same seed, the same guest
+            // (a host-order memcpy gave s390x other bytes than x86).
+            std::uint64_t v = rng.next();
+            if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
             std::memcpy(out + i, &v, 8);
         }
     }

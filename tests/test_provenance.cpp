@@ -128,8 +128,8 @@ TEST_CASE("a shared lowcore page with a planted VMCOREINFO: verify warns (exit 7
     const testjson::Value j = testjson::parse(r.out);
     CHECK(j["osrelease"].str == kPlantedRelease);
     REQUIRE(j["host_supplied"].size() == 2);
-    CHECK(j["host_supplied"][0]["paddr"].u64() == 0xe0c);
-    CHECK(j["host_supplied"][1]["paddr"].u64() == kPlantedNote);
+    CHECK(j["host_supplied"][0]["paddr"].str == "0xe0c");
+    CHECK(j["host_supplied"][1]["paddr"].str == "0x7000");
     CHECK(r.err.find("warning: VMCOREINFO (the note or os_info it was found through) at guest address 0x7000") !=
           std::string::npos);
 
@@ -190,4 +190,52 @@ TEST_CASE("TracedMemory files reads by structure and page; PageOrigins follows p
     CHECK(host[0].paddr == 0x0ff0);
     CHECK(host[1].paddr == 0x0e0c);
     CHECK(host[2].paddr == 0x0010);
+}
+
+TEST_CASE("pvdecrypt names a host-supplied VMCOREINFO; --shared-as-zero writes every shared page as zeros, the rest unchanged") {
+    TempDir d;
+    const std::string dump = d / "planted.pvdump";
+    seal_to(PlantingHost(small_guest(), false), dump);
+    const std::string k = key("cck.bin");
+    const std::string plain = d / "plain.vmcore", zeroed = d / "zeroed.vmcore";
+
+    auto r = run(bin("pvdecrypt") + " " + dump + " -k " + k + " -o " + plain);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.err.find("pvdecrypt: warning: absolute lowcore (VMCOREINFO and os_info pointers at 0xe0c/0xe18) at guest "
+                     "address 0xe0c: read from a shared page") != std::string::npos);
+    CHECK(r.err.find("at guest address 0x7000: read from a shared page (the host supplied it in clear and could have "
+                     "chosen it); the vmcore's VMCOREINFO note is built from it") != std::string::npos);
+    CHECK(r.err.find(" shared, ") != std::string::npos);
+
+    r = run(bin("pvdecrypt") + " " + dump + " -k " + k + " -o " + zeroed + " --shared-as-zero");
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.err.find(" shared written as zeros, ") != std::string::npos);
+    CHECK(r.err.find("read from a shared page") == std::string::npos);  // the planted lowcore reads as zeros now
+
+    const CoreFile sealed = CoreFile::open(dump);
+    const analysis::PageOrigins origins(sealed);
+    const CoreFile a = CoreFile::open(plain), b = CoreFile::open(zeroed);
+    CHECK(a.vmcoreinfo_note().has_value());
+    CHECK(a.vmcoreinfo_note()->find(kPlantedRelease) != std::string::npos);  // what the host planted
+    CHECK_FALSE(b.vmcoreinfo_note().has_value());
+    const auto ma = a.plain_memory(), mb = b.plain_memory();
+    std::vector<std::uint8_t> pa(kPageSize), pb(kPageSize);
+    const std::vector<std::uint8_t> zeros(kPageSize, 0);
+    std::uint64_t shared = 0, other = 0;
+    for (const auto& l : sealed.loads()) {
+        for (std::uint64_t off = 0; off < l.memsz; off += kPageSize) {
+            const std::uint64_t at = l.paddr + off;
+            ma->read(at, pa);
+            mb->read(at, pb);
+            if (origins.at(at) == analysis::PageOrigin::Shared) {
+                ++shared;
+                if (pb != zeros) FAIL_CHECK("shared page at " << at << " is not zeros with --shared-as-zero");
+            } else {
+                ++other;
+                if (pa != pb) FAIL_CHECK("page at " << at << " differs with --shared-as-zero although it is not shared");
+            }
+        }
+    }
+    CHECK(shared > 2);  // page 0, the planted note, and the generated guest's own shared pages
+    CHECK(other > shared);
 }

@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
                  "pvdecrypt"};
     std::string dump, key, output;
     unsigned threads = 0;
-    bool force = false, overwrite = false, progress = false, quiet = false;
+    bool force = false, overwrite = false, progress = false, quiet = false, shared_as_zero = false;
     app.add_option("DUMP", dump, "Sealed PV dump (as QEMU dump-guest-memory or pvseal writes it)")->required();
     app.add_option("-k,--key", key, "Customer Communication Key file (exactly 32 bytes)")->required();
     app.add_option("-o,--output", output, "Output vmcore ('-' for standard output)")->required();
@@ -41,6 +41,9 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_flag("-F,--flatten", flatten,
                  "kdump: write makedumpfile's flattened format (needed for '-o -'; 'makedumpfile -R' restores it)");
+    app.add_flag("--shared-as-zero", shared_as_zero,
+                 "Write shared pages (which the host supplied in clear and could have chosen) as zeros: the "
+                 "vmcore then holds only memory the Ultravisor exported");
     tools::add_progress_flags(app, progress, quiet);
     app.set_version_flag("-V,--version", std::string("pvdecrypt (pvdump) ") + PVDUMP_VERSION);
 
@@ -63,6 +66,7 @@ int main(int argc, char** argv) {
         req.output_path = output;
         req.overwrite = overwrite;
         req.force = force;
+        req.shared_as_zero = shared_as_zero;
         req.options.threads = threads;
         if (kdump)
             req.kdump = decryptor::KdumpRequest{format::parse_kdump_compression(compress), dump_level, flatten, force};
@@ -85,6 +89,8 @@ int main(int argc, char** argv) {
             if (++shown > 10) break;
             std::cerr << "pvdecrypt: " << analysis::severity_name(f.severity) << ": " << f.message << "\n";
         }
+        for (const auto& h : r.host_supplied)
+            std::cerr << "pvdecrypt: warning: " << h.message() << "; the vmcore's VMCOREINFO note is built from it\n";
         if (!r.vmcoreinfo_found)
             std::cerr << "pvdecrypt: note: the guest publishes no VMCOREINFO (lowcore 0xe0c / os_info 0xe18 are "
                          "empty): the vmcore has no VMCOREINFO note\n";
@@ -94,7 +100,7 @@ int main(int argc, char** argv) {
                       << ": " << r.cpus.size() << (r.cpus.size() == 1 ? " CPU, " : " CPUs, ")
                       << tools::human_bytes(r.memory_bytes) << " of memory in " << r.blocks
                       << (r.blocks == 1 ? " block" : " blocks") << " (" << c.encrypted << " encrypted, " << c.shared
-                      << " shared, " << c.zero << " zero pages)" << (r.vmcoreinfo_found ? ", VMCOREINFO found" : "")
+                      << (shared_as_zero ? " shared written as zeros, " : " shared, ") << c.zero << " zero pages)" << (r.vmcoreinfo_found ? ", VMCOREINFO found" : "")
                       << "\n";
             if (r.kdump) {
                 const auto& k = *r.kdump;

@@ -341,7 +341,7 @@ void warn_host_supplied(const std::vector<analysis::HostSupplied>& host) {
 
 Json json_host_supplied(const std::vector<analysis::HostSupplied>& host) {
     Json a = Json::array();
-    for (const auto& h : host) a.push_back({{"structure", h.structure}, {"paddr", h.paddr}, {"message", h.message()}});
+    for (const auto& h : host) a.push_back({{"structure", h.structure}, {"paddr", hex(h.paddr)}, {"message", h.message()}});
     return a;
 }
 
@@ -359,7 +359,7 @@ int cmd_cpus(const std::string& path, const std::string& key, bool json, bool di
         const auto records = sealed.cpus();
         std::vector<std::pair<unsigned, std::uint32_t>> prefixes;
         for (const auto& c : records) prefixes.emplace_back(c.index, c.state.prefix);
-        host = analysis::shared_prefix_pages(prefixes, analysis::PageOrigins(dump));
+        host = analysis::shared_prefix_pages(prefixes, analysis::PageOrigins(sealed.pages()));
         r = analysis::compare_cpus(records);
     } else {
         refuse_disallowed(dump);
@@ -441,7 +441,7 @@ analysis::KernelLogReport elf_kernel_log(const std::string& path, const std::str
         // A PV dump's clear notes come from the hypervisor: only the guest's own VMCOREINFO counts.
         analysis::TracedMemory traced(*mem);
         r = analysis::dump_kernel_log(traced, std::nullopt, &traced);
-        host = analysis::host_supplied(traced, analysis::PageOrigins(dump));
+        host = analysis::host_supplied(traced, analysis::PageOrigins(sealed.pages()));
     } else {
         refuse_disallowed(dump);
         if (!key.empty()) std::cerr << kTool << ": note: '" << path << "' is not a PV dump; the key is not needed\n";
