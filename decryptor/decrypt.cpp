@@ -50,19 +50,15 @@ void refuse_plan_errors(const PagePlan& plan) {
 
 }  // namespace
 
-DecryptResult decrypt_dump(const DecryptRequest& req, Bytes cck) {
-    SealedDump dump = SealedDump::open(req.dump_path);
-    refuse_input_as_output(req);
-    // Refuse an existing output before any expensive work.
-    OutputFile out(req.output_path, req.overwrite);
-
+CheckedDump check_dump(SealedDump& dump, const std::string& path, Bytes cck, bool force) {
     dump.unlock(cck);
     if (dump.file().loads().empty())
-        fail(ErrorCode::Format, "'" + req.dump_path + "' has no PT_LOAD segment: the dump holds no guest memory");
-    DecryptResult result;
+        fail(ErrorCode::Format, "'" + path + "' has no PT_LOAD segment: the dump holds no guest memory");
+    CheckedDump c;
+    DecryptResult& result = c.result;
     result.cpus = dump.cpus();
     result.plan = page_plan(dump.pages(), &dump.keys().nonce, 1000, /*check_zero_content=*/false);
-    if (result.plan.has_error() && !req.force) refuse_plan_errors(result.plan);
+    if (result.plan.has_error() && !force) refuse_plan_errors(result.plan);
     // With --force, pages without a tweak component become holes, but p_memsz
     // is untrusted (up to 2^64): no dump of this size can describe more pages
     // than it holds 16-byte components, so a larger claim is refused.
@@ -75,16 +71,26 @@ DecryptResult decrypt_dump(const DecryptRequest& req, Bytes cck) {
     result.vmcoreinfo_found = vmcoreinfo.has_value();
 
     std::vector<CpuState> states;
-    for (auto& c : result.cpus) states.push_back(c.state);
+    for (auto& cpu : result.cpus) states.push_back(cpu.state);
     std::vector<MemoryRange> ranges;
     for (auto& b : dump.pages().blocks()) ranges.push_back({b.paddr, b.pages * kPageSize});
-    VmcoreLayout layout(states, ranges, vmcoreinfo);
+    c.layout.emplace(states, ranges, vmcoreinfo);
     result.memory_bytes = dump.pages().total_pages() * kPageSize;
     result.blocks = ranges.size();
 
-    decrypt_memory(dump, layout, out, req.options);
+    return c;
+}
+
+DecryptResult decrypt_dump(const DecryptRequest& req, Bytes cck) {
+    SealedDump dump = SealedDump::open(req.dump_path);
+    refuse_input_as_output(req);
+    // Refuse an existing output before any expensive work.
+    OutputFile out(req.output_path, req.overwrite);
+
+    CheckedDump checked = check_dump(dump, req.dump_path, cck, req.force);
+    decrypt_memory(dump, *checked.layout, out, req.options);
     out.commit();
-    return result;
+    return std::move(checked.result);
 }
 
 }  // namespace pvdump::decryptor

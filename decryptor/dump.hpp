@@ -75,6 +75,17 @@ struct DecryptRequest {
     bool force = false;       // write even when the page plan has errors
     DecryptOptions options;
 };
+// Every check pvdecrypt runs before it writes (keys, CPU states, page plan,
+// the size claim), and the vmcore's layout: what file output and the mount
+// (VmcoreReader) share. Throws what decrypt_dump throws; `force` lets page
+// plan errors through (such pages become zeros).
+// Unlocks `dump` with the CCK (its keys then live in it).
+struct CheckedDump {
+    DecryptResult result;
+    std::optional<format::VmcoreLayout> layout;
+};
+CheckedDump check_dump(SealedDump& dump, const std::string& path, format::Bytes cck, bool force);
+
 // The whole owner path: open, authenticate, verify, decrypt, write, commit.
 DecryptResult decrypt_dump(const DecryptRequest& request, format::Bytes cck);
 

@@ -3,7 +3,7 @@
 # Usage: tools/install-deps.sh [build|test]   (test = build + what the tests run)
 set -euo pipefail
 
-build_pkgs=(g++ cmake make pkg-config libssl-dev libelf-dev libcli11-dev doctest-dev nlohmann-json3-dev zstd)
+build_pkgs=(g++ cmake make pkg-config libssl-dev libelf-dev libcli11-dev doctest-dev nlohmann-json3-dev zstd libfuse3-dev fuse3)
 test_pkgs=(gdb-multiarch elfutils binutils python3-jsonschema)
 # The installed-product tests (tests/install/): man pages, completions, the .deb.
 test_pkgs+=(python3 mandoc groff-base man-db bash-completion dpkg-dev lintian file ninja-build)
