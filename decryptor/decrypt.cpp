@@ -51,19 +51,15 @@ void refuse_plan_errors(const PagePlan& plan) {
 
 }  // namespace
 
-DecryptResult decrypt_dump(const DecryptRequest& req, Bytes cck) {
-    SealedDump dump = SealedDump::open(req.dump_path);
-    refuse_input_as_output(req);
-    // Refuse an existing output before any expensive work.
-    OutputFile out(req.output_path, req.overwrite);
-
+CheckedDump check_dump(SealedDump& dump, const std::string& path, Bytes cck, bool force) {
     dump.unlock(cck);
     if (dump.file().loads().empty())
-        fail(ErrorCode::Format, "'" + req.dump_path + "' has no PT_LOAD segment: the dump holds no guest memory");
-    DecryptResult result;
+        fail(ErrorCode::Format, "'" + path + "' has no PT_LOAD segment: the dump holds no guest memory");
+    CheckedDump c;
+    DecryptResult& result = c.result;
     result.cpus = dump.cpus();
     result.plan = page_plan(dump.pages(), &dump.keys().nonce, 1000, /*check_zero_content=*/false);
-    if (result.plan.has_error() && !req.force) refuse_plan_errors(result.plan);
+    if (result.plan.has_error() && !force) refuse_plan_errors(result.plan);
     // With --force, pages without a tweak component become holes, but p_memsz
     // is untrusted (up to 2^64): no dump of this size can describe more pages
     // than it holds 16-byte components, so a larger claim is refused.
@@ -72,7 +68,6 @@ DecryptResult decrypt_dump(const DecryptRequest& req, Bytes cck) {
         fail(ErrorCode::Format, "the PT_LOADs claim " + hex(pages * kPageSize) + " bytes of guest memory, more than a " +
                                     hex(file_size) + "-byte dump can describe (16 bytes of pv_mem_meta per 4 KiB page)");
 
-    dump.set_shared_as_zero(req.shared_as_zero);
     const auto memory = dump.memory();
     analysis::TracedMemory traced(*memory);
     traced.begin("VMCOREINFO (the note or os_info it was found through)");
@@ -81,20 +76,33 @@ DecryptResult decrypt_dump(const DecryptRequest& req, Bytes cck) {
     if (vmcoreinfo) result.host_supplied = analysis::host_supplied(traced, analysis::PageOrigins(dump.pages()));
 
     std::vector<CpuState> states;
-    for (auto& c : result.cpus) states.push_back(c.state);
+    for (auto& cpu : result.cpus) states.push_back(cpu.state);
     std::vector<MemoryRange> ranges;
     for (auto& b : dump.pages().blocks()) ranges.push_back({b.paddr, b.pages * kPageSize});
+    c.layout.emplace(states, ranges, vmcoreinfo);
     result.memory_bytes = dump.pages().total_pages() * kPageSize;
     result.blocks = ranges.size();
+    c.vmcoreinfo = vmcoreinfo;
+    c.states = std::move(states);
+    c.ranges = std::move(ranges);
+    return c;
+}
 
-    if (req.kdump) {
-        result.kdump = write_kdump(dump, states, ranges, vmcoreinfo, out, req.options, *req.kdump);
-    } else {
-        VmcoreLayout layout(states, ranges, vmcoreinfo);
-        decrypt_memory(dump, layout, out, req.options);
-    }
+DecryptResult decrypt_dump(const DecryptRequest& req, Bytes cck) {
+    SealedDump dump = SealedDump::open(req.dump_path);
+    refuse_input_as_output(req);
+    // Refuse an existing output before any expensive work.
+    OutputFile out(req.output_path, req.overwrite);
+
+    dump.set_shared_as_zero(req.shared_as_zero);
+    CheckedDump checked = check_dump(dump, req.dump_path, cck, req.force);
+    if (req.kdump)
+        checked.result.kdump =
+            write_kdump(dump, checked.states, checked.ranges, checked.vmcoreinfo, out, req.options, *req.kdump);
+    else
+        decrypt_memory(dump, *checked.layout, out, req.options);
     out.commit();
-    return result;
+    return std::move(checked.result);
 }
 
 }  // namespace pvdump::decryptor

@@ -97,6 +97,20 @@ struct DecryptRequest {
     DecryptOptions options;
     std::optional<KdumpRequest> kdump;  // set: a kdump-compressed file instead of ELF
 };
+// Every check pvdecrypt runs before it writes (keys, CPU states, page plan,
+// the size claim), and the vmcore's layout: what file output and the mount
+// (VmcoreReader) share. Throws what decrypt_dump throws; `force` lets page
+// plan errors through (such pages become zeros).
+// Unlocks `dump` with the CCK (its keys then live in it).
+struct CheckedDump {
+    DecryptResult result;
+    std::optional<format::VmcoreLayout> layout;
+    std::optional<std::string> vmcoreinfo;  // the guest's, as the layout's note holds it
+    std::vector<format::CpuState> states;   // decrypted, in note order
+    std::vector<format::MemoryRange> ranges;
+};
+CheckedDump check_dump(SealedDump& dump, const std::string& path, format::Bytes cck, bool force);
+
 // The whole owner path: open, authenticate, verify, decrypt, write, commit.
 DecryptResult decrypt_dump(const DecryptRequest& request, format::Bytes cck);
 

@@ -68,6 +68,10 @@ public:
         if (map_) map_->release(offset, size);
     }
     std::uint64_t file_size() const { return bytes_.size(); }
+    // The opened file's descriptor (-1 for parsed bytes): for pread and fstat
+    // where the mapping must not be touched (a file that shrinks under a
+    // mapping turns reads into SIGBUS).
+    int fd() const { return map_ ? map_->fd() : -1; }
     std::uint16_t ehsize() const { return ehsize_; }
     std::uint64_t phoff() const { return phoff_; }
     std::uint64_t shoff() const { return shoff_; }

@@ -5,7 +5,7 @@
 #        s390x architecture so that apt-get download can fetch the s390x libraries)
 set -euo pipefail
 
-build_pkgs=(g++ cmake make pkg-config libssl-dev libelf-dev libcli11-dev doctest-dev nlohmann-json3-dev zstd)
+build_pkgs=(g++ cmake make pkg-config libssl-dev libelf-dev libcli11-dev doctest-dev nlohmann-json3-dev zstd libfuse3-dev fuse3)
 test_pkgs=(gdb-multiarch elfutils binutils python3-jsonschema)
 build_pkgs+=(libzstd-dev liblzo2-dev libsnappy-dev zlib1g-dev)  # kdump-compressed output
 # The installed-product tests (tests/install/): man pages, completions, the .deb.

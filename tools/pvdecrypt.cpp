@@ -1,31 +1,103 @@
 // pvdecrypt: the VM owner's tool. Sealed PV dump + CCK -> plain s390x vmcore.
+#include <sys/prctl.h>
+
 #include <iostream>
 #include <thread>
 
 #include "decryptor/dump.hpp"
 #include "decryptor/kdump_output.hpp"
+#include "decryptor/vmcore_reader.hpp"
 #include "tools/common.hpp"
+#include "tools/fuse_mount.hpp"
 
 using namespace pvdump;
+
+namespace {
+
+// What pvdecrypt says about a checked dump, before the summary line: the same
+// for file output and the mount.
+void report_findings(const decryptor::DecryptResult& r) {
+    for (const auto& c : r.cpus)
+        if (c.has_osii)
+            std::cerr << "pvdecrypt: warning: CPU " << c.index
+                      << " was stopped while the hypervisor emulated an instruction for it (has_osii): "
+                         "its registers may hold partial instruction results\n";
+    std::size_t shown = 0;
+    for (const auto& f : r.plan.findings) {
+        if (f.severity == decryptor::Severity::Note) continue;
+        if (++shown > 10) break;
+        std::cerr << "pvdecrypt: " << decryptor::severity_name(f.severity) << ": " << f.message << "\n";
+    }
+    for (const auto& h : r.host_supplied)
+        std::cerr << "pvdecrypt: warning: " << h.message() << "; the vmcore's VMCOREINFO note is built from it\n";
+    if (!r.vmcoreinfo_found)
+        std::cerr << "pvdecrypt: note: the guest publishes no VMCOREINFO (lowcore 0xe0c / os_info 0xe18 are "
+                     "empty): the vmcore has no VMCOREINFO note\n";
+}
+
+// --cache SIZE: 64M, 1G, 1048576 (binary units); Error(Usage) otherwise.
+std::uint64_t parse_cache_size(const std::string& text) {
+    std::size_t pos = 0;
+    unsigned long long v = 0;
+    try {
+        if (text.empty() || text[0] == '-') throw std::invalid_argument("negative");
+        v = std::stoull(text, &pos, 10);
+    } catch (const std::exception&) {
+        fail(ErrorCode::Usage, "--cache: '" + text + "' is not a size (examples: 64M, 1G)");
+    }
+    const std::string suffix = text.substr(pos);
+    unsigned shift = 0;
+    if (suffix == "K" || suffix == "KiB") shift = 10;
+    else if (suffix == "M" || suffix == "MiB") shift = 20;
+    else if (suffix == "G" || suffix == "GiB") shift = 30;
+    else if (!suffix.empty() && suffix != "B") fail(ErrorCode::Usage, "--cache: unknown size suffix in '" + text + "' (use K, M or G)");
+    if (shift && v > (~0ull >> shift)) fail(ErrorCode::Usage, "--cache: '" + text + "' is too large");
+    return std::uint64_t(v) << shift;
+}
+
+std::string contents(const decryptor::DecryptResult& r, bool shared_as_zero = false) {
+    const auto& c = r.plan.counts;
+    return std::to_string(r.cpus.size()) + (r.cpus.size() == 1 ? " CPU, " : " CPUs, ") +
+           tools::human_bytes(r.memory_bytes) + " of memory in " + std::to_string(r.blocks) +
+           (r.blocks == 1 ? " block" : " blocks") + " (" + std::to_string(c.encrypted) + " encrypted, " +
+           std::to_string(c.shared) + (shared_as_zero ? " shared written as zeros, " : " shared, ") + std::to_string(c.zero) + " zero pages)" +
+           (r.vmcoreinfo_found ? ", VMCOREINFO found" : "");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"Decrypt an IBM Z Protected Virtualization (Secure Execution) guest dump into a plain s390x\n"
                  "ELF vmcore that crash, gdb and drgn open. Needs the guest's Customer Communication Key.",
                  "pvdecrypt"};
-    std::string dump, key, output;
+    std::string dump, key, output, mount_dir, umount_dir, cache_text = "64M";
     unsigned threads = 0;
-    bool force = false, overwrite = false, progress = false, quiet = false, shared_as_zero = false;
-    app.add_option("DUMP", dump, "Sealed PV dump (as QEMU dump-guest-memory or pvseal writes it)")->required();
-    app.add_option("-k,--key", key, "Customer Communication Key file (exactly 32 bytes)")->required();
-    app.add_option("-o,--output", output, "Output vmcore ('-' for standard output)")->required();
+    bool force = false, overwrite = false, progress = false, quiet = false, foreground = false, allow_other = false;
+    bool shared_as_zero = false, flatten = false;
+    std::string out_format = "elf", compress = "zstd";
+    unsigned dump_level = 1;
+    app.add_option("DUMP", dump, "Sealed PV dump (as QEMU dump-guest-memory or pvseal writes it)");
+    app.add_option("-k,--key", key, "Customer Communication Key file (exactly 32 bytes)");
+    auto* out_opt = app.add_option("-o,--output", output, "Output vmcore ('-' for standard output)");
+    auto* mount_opt = app.add_option("--mount", mount_dir,
+                                     "Instead of writing the vmcore, mount it read-only as DIR/dump.elf (FUSE), "
+                                     "decrypted on demand; nothing decrypted is written to disk");
+    mount_opt->type_name("DIR")->excludes(out_opt);
+    auto* umount_opt = app.add_option("--umount", umount_dir, "Unmount a --mount (as fusermount3 -u DIR does)");
+    umount_opt->type_name("DIR")->excludes(out_opt)->excludes(mount_opt);
+    app.add_flag("-f,--foreground", foreground, "With --mount: stay in the foreground (SIGINT/SIGTERM unmount)")
+        ->needs(mount_opt);
+    app.add_option("--cache", cache_text, "With --mount: decrypted-page cache size (default 64M; K, M, G)")
+        ->type_name("SIZE")->needs(mount_opt);
+    app.add_flag("--allow-other", allow_other,
+                 "With --mount: let other users (root included) open the file as its mode allows "
+                 "(needs root or user_allow_other in /etc/fuse.conf)")
+        ->needs(mount_opt);
     app.add_option("-j,--threads", threads, "Decryption threads (default: one per core)")->check(CLI::Range(1u, 1024u));
     app.add_flag("--force", overwrite,
                  "Replace an existing output, and write the vmcore even when page states fail verification "
-                 "(such pages become zeros); with --format kdump, fall back to dump level 1 when the guest's VMCOREINFO "
-                 "or struct page array cannot give levels 2-16");
-    std::string out_format = "elf", compress = "zstd";
-    unsigned dump_level = 1;
-    bool flatten = false;
+                 "(such pages become zeros); with --mount, mount it anyway; with --format kdump, fall back to dump "
+                 "level 1 when the guest's VMCOREINFO or struct page array cannot give levels 2-16");
     app.add_option("--format", out_format,
                    "Output format: elf (plain ELF vmcore) or kdump (makedumpfile's kdump-compressed format, "
                    "which crash reads)")
@@ -49,15 +121,62 @@ int main(int argc, char** argv) {
 
     return tools::run_tool("pvdecrypt", argc, argv, app, [&] {
         force = overwrite;
+        if (!umount_dir.empty()) {
+            if (!dump.empty() || !key.empty()) fail(ErrorCode::Usage, "--umount takes only the directory (see --help)");
+            tools::unmount(umount_dir);
+            return 0;
+        }
+        if (dump.empty()) fail(ErrorCode::Usage, "DUMP is required (see --help)");
+        if (key.empty()) fail(ErrorCode::Usage, "--key is required (see --help)");
+        if (output.empty() && mount_dir.empty()) fail(ErrorCode::Usage, "one of -o/--output and --mount is required (see --help)");
         const bool kdump = out_format == "kdump";
         if (!kdump && (app.count("--compress") || app.count("--dump-level") || flatten))
             fail(ErrorCode::Usage, "--compress, --dump-level and --flatten apply to --format kdump only");
+        if (!mount_dir.empty() && (kdump || shared_as_zero))
+            fail(ErrorCode::Usage, "--mount shows the ELF vmcore as it is: --format kdump and --shared-as-zero "
+                                   "apply to -o only");
         if (kdump) {
             decryptor::check_dump_level(dump_level);
             if (output == "-" && !flatten)
                 fail(ErrorCode::Usage,
                      "--format kdump cannot go to standard output as a plain file (it is written out of order): "
                      "add -F for makedumpfile's flattened format, or give a file");
+        }
+        if (!mount_dir.empty()) {
+            if (!tools::mount_supported())
+                fail(ErrorCode::Usage, "this pvdecrypt was built without FUSE 3 (libfuse3-dev): --mount is not available");
+            decryptor::ReaderOptions ropts;
+            ropts.cache_bytes = parse_cache_size(cache_text);
+            ropts.threads = threads;
+            tools::MountOptions mopts;
+            mopts.dir = mount_dir;
+            mopts.allow_other = allow_other;
+            tools::check_mount_point(mopts);
+            // The daemon forks before the key is read: the parent only waits
+            // for the mount to be ready (exit 0) or for the child's exit code.
+            if (!foreground)
+                if (auto parent_exit = tools::fork_daemon()) return *parent_exit;
+#if !defined(__SANITIZE_ADDRESS__)  // LeakSanitizer needs a dumpable process
+            prctl(PR_SET_DUMPABLE, 0);  // no core dump, no ptrace of the process holding the keys
+#endif
+            decryptor::DecryptResult r;
+            std::unique_ptr<decryptor::VmcoreReader> reader;
+            {
+                format::SecretBytes cck = tools::load_key("pvdecrypt", key);
+                reader = decryptor::VmcoreReader::open(dump, cck.view(), force, ropts, &r);
+            }  // the CCK is wiped here; the derived keys live in the reader until unmount
+            report_findings(r);
+            if (!reader->cache_locked()) std::cerr << "pvdecrypt: note: " << reader->lock_note() << "\n";
+            format::check_interrupted();
+            tools::serve_mount(*reader, mopts, [&] {
+                if (!quiet)
+                    std::cerr << "pvdecrypt: mounted '" << mount_dir << "/dump.elf' (" << reader->size()
+                              << " bytes, read-only): " << contents(r) << "; process " << getpid()
+                              << ", unmount with 'pvdecrypt --umount " << mount_dir << "'\n"
+                              << std::flush;
+                if (!foreground) tools::detach_daemon();
+            });
+            return 0;
         }
         format::SecretBytes cck = tools::load_key("pvdecrypt", key);
         tools::Progress bar("pvdecrypt", tools::progress_mode(progress, quiet));
@@ -78,30 +197,10 @@ int main(int argc, char** argv) {
         if (r.kdump && !r.kdump->fallback.empty())
             std::cerr << "pvdecrypt: warning: dump level " << dump_level << " not applied (" << r.kdump->fallback
                       << "): --force wrote dump level " << r.kdump->level << "\n";
-        for (const auto& c : r.cpus)
-            if (c.has_osii)
-                std::cerr << "pvdecrypt: warning: CPU " << c.index
-                          << " was stopped while the hypervisor emulated an instruction for it (has_osii): "
-                             "its registers may hold partial instruction results\n";
-        std::size_t shown = 0;
-        for (const auto& f : r.plan.findings) {
-            if (f.severity == analysis::Severity::Note) continue;
-            if (++shown > 10) break;
-            std::cerr << "pvdecrypt: " << analysis::severity_name(f.severity) << ": " << f.message << "\n";
-        }
-        for (const auto& h : r.host_supplied)
-            std::cerr << "pvdecrypt: warning: " << h.message() << "; the vmcore's VMCOREINFO note is built from it\n";
-        if (!r.vmcoreinfo_found)
-            std::cerr << "pvdecrypt: note: the guest publishes no VMCOREINFO (lowcore 0xe0c / os_info 0xe18 are "
-                         "empty): the vmcore has no VMCOREINFO note\n";
+        report_findings(r);
         if (!quiet) {
-            const auto& c = r.plan.counts;
             std::cerr << "pvdecrypt: wrote " << (output == "-" ? std::string("standard output") : "'" + output + "'")
-                      << ": " << r.cpus.size() << (r.cpus.size() == 1 ? " CPU, " : " CPUs, ")
-                      << tools::human_bytes(r.memory_bytes) << " of memory in " << r.blocks
-                      << (r.blocks == 1 ? " block" : " blocks") << " (" << c.encrypted << " encrypted, " << c.shared
-                      << (shared_as_zero ? " shared written as zeros, " : " shared, ") << c.zero << " zero pages)" << (r.vmcoreinfo_found ? ", VMCOREINFO found" : "")
-                      << "\n";
+                      << ": " << contents(r, shared_as_zero) << "\n";
             if (r.kdump) {
                 const auto& k = *r.kdump;
                 std::cerr << "pvdecrypt: kdump (" << compress << ", dump level " << k.level << "): "

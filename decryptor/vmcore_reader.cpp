@@ -1,0 +1,464 @@
+#include "decryptor/vmcore_reader.hpp"
+
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "decryptor/sealed_dump.hpp"
+
+namespace pvdump::decryptor {
+using namespace format;
+
+namespace {
+
+constexpr std::uint64_t kChunkPages = 16;  // one cache slot: 64 KiB of guest memory
+constexpr std::uint64_t kChunkBytes = kChunkPages * kPageSize;
+constexpr std::uint32_t kNone = ~std::uint32_t(0);
+constexpr std::size_t kStreams = 8;        // sequential readers tracked at once
+
+std::string mib(std::uint64_t bytes) {
+    if (bytes == RLIM_INFINITY) return "unlimited";
+    if (bytes % (1 << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+    return std::to_string(bytes >> 10) + " KiB";
+}
+
+}  // namespace
+
+struct VmcoreReader::Impl {
+    std::unique_ptr<SealedDump> dump;
+    CheckedDump checked;
+    const VmcoreLayout* layout = nullptr;
+    std::vector<Block> blocks;                // == layout ranges, in file order
+    std::vector<std::uint64_t> chunk_base;    // first global chunk id of each block
+    std::vector<std::uint64_t> range_off;     // file offset of each block
+    std::uint64_t total_chunks = 0;
+    struct stat identity {};
+
+    // The cache: nslots chunks in one anonymous mapping.
+    std::uint8_t* arena = nullptr;
+    std::size_t arena_bytes = 0;
+    std::uint32_t nslots = 0;
+    bool locked = false;
+    std::string lock_note;
+
+    enum class State : std::uint8_t { Free, Filling, Ready };
+    struct Slot {
+        std::uint64_t chunk = ~std::uint64_t(0);
+        State state = State::Free;
+        bool referenced = false;
+        std::uint32_t pins = 0;
+    };
+    mutable std::mutex mu;
+    std::condition_variable cv;  // a fill finished, a pin was dropped
+    std::vector<Slot> slots;
+    std::unordered_map<std::uint64_t, std::uint32_t> where;  // chunk -> slot
+    std::uint32_t hand = 0;                                   // clock eviction
+
+    // Read-ahead.
+    std::uint64_t window_chunks = 0;
+    struct Stream {
+        std::uint64_t next_offset = ~std::uint64_t(0);
+        std::uint64_t queued_to = 0;  // chunks below this were handed to the workers
+    };
+    std::array<Stream, kStreams> streams{};
+    std::size_t stream_rr = 0;
+    std::deque<std::uint64_t> queue;
+    std::unordered_set<std::uint64_t> queued;
+    std::condition_variable work_cv;
+    bool stopping = false;
+    std::vector<std::thread> workers;
+
+    // Page decryptors (cipher context + input reader) for fills on the callers' threads.
+    std::mutex cipher_mu;
+    std::vector<std::unique_ptr<PageDecryptor>> ciphers;
+
+    Stats stats;
+
+    std::uint8_t* slot_data(std::uint32_t s) const { return arena + std::size_t(s) * kChunkBytes; }
+
+    std::unique_ptr<PageDecryptor> take_cipher() {
+        {
+            std::lock_guard lk(cipher_mu);
+            if (!ciphers.empty()) {
+                auto c = std::move(ciphers.back());
+                ciphers.pop_back();
+                return c;
+            }
+        }
+        return std::make_unique<PageDecryptor>(dump->view());
+    }
+    void give_cipher(std::unique_ptr<PageDecryptor> c) {
+        std::lock_guard lk(cipher_mu);
+        ciphers.push_back(std::move(c));
+    }
+
+    void check_unchanged() const {
+        struct stat st {};
+        if (fstat(dump->file().fd(), &st) != 0)
+            fail(ErrorCode::Io, "cannot stat the dump '" + dump->file().name() + "': " + std::strerror(errno));
+        if (st.st_size != identity.st_size)
+            fail(ErrorCode::Io, "the dump '" + dump->file().name() + "' changed size since it was opened (" +
+                                    std::to_string(identity.st_size) + " -> " + std::to_string(st.st_size) +
+                                    " bytes): its memory is no longer served");
+        if (st.st_mtim.tv_sec != identity.st_mtim.tv_sec || st.st_mtim.tv_nsec != identity.st_mtim.tv_nsec ||
+            st.st_ctim.tv_sec != identity.st_ctim.tv_sec || st.st_ctim.tv_nsec != identity.st_ctim.tv_nsec)
+            fail(ErrorCode::Io, "the dump '" + dump->file().name() +
+                                    "' was modified since it was opened: its memory is no longer served");
+    }
+
+    void pread_exact(std::uint64_t offset, std::uint8_t* out, std::size_t size) const {
+        std::size_t done = 0;
+        while (done < size) {
+            ssize_t n = ::pread(dump->file().fd(), out + done, size - done, off_t(offset + done));
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0)
+                fail(ErrorCode::Io, "cannot read the dump '" + dump->file().name() + "' at offset " + hex(offset + done) + ": " +
+                                        std::strerror(errno));
+            if (n == 0)
+                fail(ErrorCode::Io, "the dump '" + dump->file().name() + "' ends at offset " + hex(offset + done) +
+                                        ", before the memory it described when it was opened");
+            done += std::size_t(n);
+        }
+    }
+
+    std::size_t block_of_chunk(std::uint64_t chunk) const {
+        auto it = std::upper_bound(chunk_base.begin(), chunk_base.end(), chunk);
+        return std::size_t(it - chunk_base.begin()) - 1;
+    }
+
+    // Decrypts one chunk into dst (the pages the chunk has; the rest untouched).
+    // The ciphertext comes through PreadInput (below), never the mapping.
+    void fill(std::uint64_t chunk, std::uint8_t* dst, PageDecryptor& pd) const {
+        const std::size_t bi = block_of_chunk(chunk);
+        const Block& b = blocks[bi];
+        const std::uint64_t p0 = (chunk - chunk_base[bi]) * kChunkPages;
+        const std::uint64_t n = std::min(kChunkPages, b.pages - p0);
+        check_unchanged();
+        std::array<pipeline::PageFill, kChunkPages> fills{};
+        pd.pages(b, p0, n, dst, fills.data(), false);
+        for (std::uint64_t k = 0; k < n; ++k)
+            if (fills[k] == pipeline::PageFill::Hole) std::memset(dst + k * kPageSize, 0, kPageSize);
+    }
+
+    // A slot to evict (clock), or kNone when every slot is in use.
+    std::uint32_t victim() {
+        for (std::uint32_t step = 0; step < 2 * nslots; ++step) {
+            const std::uint32_t s = hand;
+            hand = (hand + 1) % nslots;
+            Slot& sl = slots[s];
+            if (sl.state == State::Filling || sl.pins) continue;
+            if (sl.state == State::Ready && sl.referenced) {
+                sl.referenced = false;
+                continue;
+            }
+            return s;
+        }
+        return kNone;
+    }
+
+    // The slot holding `chunk`, filled and pinned (for a read), or nothing for
+    // read-ahead (which only fills what is missing and never waits for room).
+    std::uint32_t acquire(std::uint64_t chunk, bool readahead, PageDecryptor* xts) {
+        std::unique_lock lk(mu);
+        for (;;) {
+            if (stopping && readahead) return kNone;
+            auto it = where.find(chunk);
+            if (it != where.end()) {
+                Slot& sl = slots[it->second];
+                if (readahead) return kNone;
+                if (sl.state == State::Ready) {
+                    ++sl.pins;
+                    sl.referenced = true;
+                    ++stats.hits;
+                    return it->second;
+                }
+                cv.wait(lk);  // being filled: wait for it (or for its failure)
+                continue;
+            }
+            const std::uint32_t v = victim();
+            if (v == kNone) {
+                if (readahead) return kNone;
+                cv.wait(lk);
+                continue;
+            }
+            Slot& sl = slots[v];
+            if (sl.state == State::Ready) where.erase(sl.chunk);
+            sl.chunk = chunk;
+            sl.state = State::Filling;
+            sl.referenced = false;
+            sl.pins = readahead ? 0 : 1;
+            where[chunk] = v;
+            lk.unlock();
+            try {
+                if (xts) {
+                    fill(chunk, slot_data(v), *xts);
+                } else {
+                    auto c = take_cipher();
+                    fill(chunk, slot_data(v), *c);
+                    give_cipher(std::move(c));
+                }
+            } catch (...) {
+                lk.lock();
+                where.erase(chunk);
+                sl = Slot{};
+                cv.notify_all();
+                if (readahead) return kNone;  // the read that needs it will fail with the reason
+                throw;
+            }
+            lk.lock();
+            sl.state = State::Ready;
+            sl.referenced = true;
+            ++(readahead ? stats.readahead_fills : stats.fills);
+            cv.notify_all();
+            return readahead ? kNone : v;
+        }
+    }
+
+    void unpin(std::uint32_t s) {
+        std::lock_guard lk(mu);
+        if (--slots[s].pins == 0) cv.notify_all();
+    }
+
+    // Called with every read: a read that starts where an earlier one ended
+    // continues a stream, and the chunks ahead of it go to the workers.
+    void note_read(std::uint64_t offset, std::uint64_t end) {
+        std::lock_guard lk(mu);
+        Stream* st = nullptr;
+        for (auto& s : streams)
+            if (s.next_offset == offset) st = &s;
+        if (!st) {
+            st = &streams[stream_rr];
+            stream_rr = (stream_rr + 1) % kStreams;
+            *st = Stream{};
+            st->next_offset = end;
+            return;  // a random read: no read-ahead
+        }
+        st->next_offset = end;
+        if (workers.empty()) return;
+        const std::uint64_t first = chunk_at(end);
+        if (first >= total_chunks) return;
+        const std::uint64_t last = std::min(total_chunks, first + window_chunks);
+        std::uint64_t from = std::max(first, st->queued_to);
+        // Refill in batches of a quarter window, not chunk by chunk.
+        if (st->queued_to > first && st->queued_to - first > window_chunks * 3 / 4) return;
+        bool added = false;
+        for (std::uint64_t c = from; c < last; ++c) {
+            if (where.count(c) || !queued.insert(c).second) continue;
+            queue.push_back(c);
+            added = true;
+        }
+        st->queued_to = last;
+        if (added) work_cv.notify_all();
+    }
+
+    // The global chunk id at a file offset (the next one after a gap);
+    // total_chunks past the memory.
+    std::uint64_t chunk_at(std::uint64_t offset) const {
+        if (offset < range_off.front()) return 0;
+        auto it = std::upper_bound(range_off.begin(), range_off.end(), offset);
+        const std::size_t i = std::size_t(it - range_off.begin()) - 1;
+        const std::uint64_t rel = offset - range_off[i];
+        if (rel >= blocks[i].pages * kPageSize) return i + 1 < blocks.size() ? chunk_base[i + 1] : total_chunks;
+        return chunk_base[i] + rel / kChunkBytes;
+    }
+
+    void worker() {
+        try {
+            PageDecryptor xts(dump->view());
+            for (;;) {
+                std::uint64_t c;
+                {
+                    std::unique_lock lk(mu);
+                    work_cv.wait(lk, [&] { return stopping || !queue.empty(); });
+                    if (stopping) return;
+                    c = queue.front();
+                    queue.pop_front();
+                    queued.erase(c);
+                }
+                acquire(c, true, &xts);
+            }
+        } catch (...) {
+            // Read-ahead is an optimisation: a worker that cannot run (no
+            // cipher context) leaves the reads to decrypt on demand.
+        }
+    }
+
+    std::size_t read(std::uint64_t offset, std::size_t length, std::uint8_t* buf) {
+        const std::uint64_t size = layout->file_size();
+        if (offset >= size || length == 0) return 0;
+        const std::uint64_t len = std::min<std::uint64_t>(length, size - offset);
+        const auto& head = layout->head();
+        std::uint64_t done = 0;
+        while (done < len) {
+            const std::uint64_t pos = offset + done;
+            std::uint64_t n;
+            if (pos < head.size()) {
+                n = std::min<std::uint64_t>(len - done, head.size() - pos);
+                std::memcpy(buf + done, head.data() + pos, n);
+            } else {
+                auto it = std::upper_bound(range_off.begin(), range_off.end(), pos);
+                const std::size_t i = std::size_t(it - range_off.begin()) - 1;
+                const std::uint64_t rel = pos - range_off[i];
+                const std::uint64_t rsize = blocks[i].pages * kPageSize;
+                if (rel >= rsize) {  // padding between ranges
+                    const std::uint64_t next = i + 1 < range_off.size() ? range_off[i + 1] : size;
+                    n = std::min(len - done, next - pos);
+                    std::memset(buf + done, 0, n);
+                } else {
+                    const std::uint64_t within = rel % kChunkBytes;
+                    const std::uint64_t chunk_len = std::min(kChunkBytes, rsize - (rel - within));
+                    n = std::min(len - done, chunk_len - within);
+                    const std::uint32_t s = acquire(chunk_base[i] + rel / kChunkBytes, false, nullptr);
+                    std::memcpy(buf + done, slot_data(s) + within, n);
+                    unpin(s);
+                }
+            }
+            done += n;
+        }
+        note_read(offset, offset + len);
+        return std::size_t(len);
+    }
+};
+
+namespace {
+// The dump's bytes by pread into the caller's buffer: a file that shrinks
+// under the reader makes a read fail (Error(Io)) where a mapping would SIGBUS.
+class PreadInput final : public PageInput {
+public:
+    explicit PreadInput(const VmcoreReader::Impl* m) : m_(m) {}
+    class PReader final : public Reader {
+    public:
+        explicit PReader(const VmcoreReader::Impl* m) : m_(m) {}
+        const std::uint8_t* read(std::uint64_t offset, std::uint64_t size, std::uint8_t* scratch) override;
+
+    private:
+        const VmcoreReader::Impl* m_;
+    };
+    std::unique_ptr<Reader> reader() const override { return std::make_unique<PReader>(m_); }
+
+private:
+    const VmcoreReader::Impl* m_;
+};
+}  // namespace
+
+const std::uint8_t* PreadInput::PReader::read(std::uint64_t offset, std::uint64_t size, std::uint8_t* scratch) {
+    m_->pread_exact(offset, scratch, std::size_t(size));
+    return scratch;
+}
+
+VmcoreReader::VmcoreReader(SealedDump dump, CheckedDump checked, const ReaderOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+    Impl& m = *impl_;
+    m.dump = std::make_unique<SealedDump>(std::move(dump));
+    m.checked = std::move(checked);
+    if (!m.checked.layout) fail(ErrorCode::Internal, "VmcoreReader: no layout");
+    if (!m.dump->unlocked()) fail(ErrorCode::Internal, "VmcoreReader: the dump is not unlocked");
+    m.layout = &*m.checked.layout;
+    if (m.dump->file().fd() < 0) fail(ErrorCode::Internal, "VmcoreReader needs an opened file");
+    if (fstat(m.dump->file().fd(), &m.identity) != 0)
+        fail(ErrorCode::Io, "cannot stat the dump '" + m.dump->file().name() + "': " + std::strerror(errno));
+    m.blocks = m.dump->pages().blocks();
+    if (m.blocks.size() != m.layout->ranges().size() || m.blocks.empty())
+        fail(ErrorCode::Internal, "layout does not match the dump's blocks");
+    for (std::size_t i = 0; i < m.blocks.size(); ++i) {
+        m.chunk_base.push_back(m.total_chunks);
+        m.range_off.push_back(m.layout->range_offset(i));
+        m.total_chunks += (m.blocks[i].pages + kChunkPages - 1) / kChunkPages;
+    }
+    // Pages are read with pread from here on; drop what the checks mapped.
+    m.dump->set_input(std::make_unique<PreadInput>(&m));
+    m.dump->file().release(0, m.dump->file().file_size());
+
+    if (options.cache_bytes < (std::uint64_t(1) << 20))
+        fail(ErrorCode::Usage, "the cache must be at least 1 MiB (got " + std::to_string(options.cache_bytes) + " bytes)");
+    if (options.cache_bytes > (std::uint64_t(1) << 40)) fail(ErrorCode::Usage, "the cache must be at most 1 TiB");
+    m.nslots = std::uint32_t(options.cache_bytes / kChunkBytes);
+    m.arena_bytes = std::size_t(m.nslots) * kChunkBytes;
+    void* p = mmap(nullptr, m.arena_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        fail(ErrorCode::Io, "cannot allocate the " + mib(m.arena_bytes) + " cache: " + std::strerror(errno));
+    m.arena = static_cast<std::uint8_t*>(p);
+    madvise(m.arena, m.arena_bytes, MADV_DONTDUMP);  // decrypted memory stays out of core dumps
+    madvise(m.arena, m.arena_bytes, MADV_DONTFORK);
+    if (options.lock_cache) {
+        if (mlock(m.arena, m.arena_bytes) == 0) {
+            m.locked = true;
+        } else {
+            const int e = errno;
+            struct rlimit rl {};
+            getrlimit(RLIMIT_MEMLOCK, &rl);
+            m.lock_note = "cannot lock the " + mib(m.arena_bytes) + " cache in memory (" + std::strerror(e) +
+                          "; RLIMIT_MEMLOCK is " + mib(rl.rlim_cur) +
+                          "): decrypted pages may be swapped out; raise 'ulimit -l' or use a smaller --cache";
+        }
+    } else {
+        m.lock_note = "the cache is not locked in memory";
+    }
+    m.slots.resize(m.nslots);
+    m.where.reserve(m.nslots);
+
+    unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    threads = std::min(threads, 64u);
+    // Read ahead up to 8 MiB per stream, within a quarter of the cache.
+    m.window_chunks = std::max<std::uint64_t>(1, std::min<std::uint64_t>(m.nslots / 4, (8u << 20) / kChunkBytes));
+    m.streams[0].next_offset = 0;  // reading from the start is sequential
+    for (unsigned t = 0; t < threads; ++t) m.workers.emplace_back([&m] { m.worker(); });
+}
+
+std::unique_ptr<VmcoreReader> VmcoreReader::open(const std::string& dump_path, Bytes cck, bool force,
+                                                 const ReaderOptions& options, DecryptResult* result) {
+    SealedDump dump = SealedDump::open(dump_path);
+    CheckedDump checked = check_dump(dump, dump_path, cck, force);
+    if (result) *result = checked.result;
+    return std::make_unique<VmcoreReader>(std::move(dump), std::move(checked), options);
+}
+
+VmcoreReader::~VmcoreReader() {
+    Impl& m = *impl_;
+    {
+        std::lock_guard lk(m.mu);
+        m.stopping = true;
+    }
+    m.work_cv.notify_all();
+    m.cv.notify_all();
+    for (auto& t : m.workers) t.join();
+    if (m.arena) {
+        OPENSSL_cleanse(m.arena, m.arena_bytes);
+        if (m.locked) munlock(m.arena, m.arena_bytes);
+        munmap(m.arena, m.arena_bytes);
+    }
+    // The headers hold the decrypted CPU registers.
+    if (m.layout && !m.layout->head().empty())
+        OPENSSL_cleanse(const_cast<std::uint8_t*>(m.layout->head().data()), m.layout->head().size());
+    m.ciphers.clear();
+    // The SealedDump's keys wipe themselves.
+}
+
+std::uint64_t VmcoreReader::size() const { return impl_->layout->file_size(); }
+std::size_t VmcoreReader::read(std::uint64_t offset, std::size_t length, std::uint8_t* buffer) {
+    return impl_->read(offset, length, buffer);
+}
+std::uint64_t VmcoreReader::cache_bytes() const { return impl_->arena_bytes; }
+bool VmcoreReader::cache_locked() const { return impl_->locked; }
+const std::string& VmcoreReader::lock_note() const { return impl_->lock_note; }
+VmcoreReader::Stats VmcoreReader::stats() const {
+    std::lock_guard lk(impl_->mu);
+    return impl_->stats;
+}
+
+}  // namespace pvdump::decryptor
