@@ -22,8 +22,7 @@ int main(int argc, char** argv) {
                  "Replace an existing output, and write the vmcore even when page states fail verification "
                  "(such pages become zeros)");
     tools::add_progress_flags(app, progress, quiet);
-    app.set_version_flag("-V,--version", std::string("pvdecrypt (pvdump) ") + PVDUMP_VERSION +
-                                             "\nAES-256-XTS: " + format::xts_impl_description());
+    app.set_version_flag("-V,--version", std::string("pvdecrypt (pvdump) ") + PVDUMP_VERSION);
 
     return tools::run_tool("pvdecrypt", argc, argv, app, [&] {
         force = overwrite;

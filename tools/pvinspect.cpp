@@ -485,8 +485,7 @@ int main(int argc, char** argv) {
                  "authenticates, the vCPUs beside the hypervisor's view, and the guest kernel log.",
                  kTool};
     app.require_subcommand(1);
-    app.set_version_flag("-V,--version", std::string("pvinspect (pvdump) ") + PVDUMP_VERSION +
-                                             "\nAES-256-XTS: " + format::xts_impl_description());
+    app.set_version_flag("-V,--version", std::string("pvinspect (pvdump) ") + PVDUMP_VERSION);
     std::string dump, key;
     bool json = false, diff_only = false;
     bool no_ts = false, show_level = false, show_caller = false, show_dict = false;

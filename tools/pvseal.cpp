@@ -72,8 +72,7 @@ int main(int argc, char** argv) {
     app.add_option("--make-cck", make_cck_path, "Write a new random 32-byte CCK to FILE (mode 0600) and exit")
         ->option_text("FILE");
     tools::add_progress_flags(app, progress, quiet);
-    app.set_version_flag("-V,--version", std::string("pvseal (pvdump) ") + PVDUMP_VERSION +
-                                             "\nAES-256-XTS: " + format::xts_impl_description());
+    app.set_version_flag("-V,--version", std::string("pvseal (pvdump) ") + PVDUMP_VERSION);
 
     return tools::run_tool("pvseal", argc, argv, app, [&]() -> int {
         if (!make_cck_path.empty()) return make_cck(make_cck_path);
