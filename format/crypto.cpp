@@ -1,5 +1,7 @@
 #include "format/crypto.hpp"
 
+#include "format/xts_x86.hpp"
+
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -135,14 +137,27 @@ void gcm_seal(Bytes key, Bytes iv, Bytes aad, Bytes plaintext, MutableBytes ciph
 // ---- XTS --------------------------------------------------------------------
 void XtsCipher::CtxDeleter::operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
 
-XtsCipher::XtsCipher(Bytes key64, Mode mode) : ctx_(EVP_CIPHER_CTX_new()) {
+XtsCipher::XtsCipher(Bytes key64, Mode mode) : XtsCipher(key64, mode, xts_selected_impl()) {}
+
+XtsCipher::XtsCipher(Bytes key64, Mode mode, XtsImpl impl)
+    : ctx_(EVP_CIPHER_CTX_new()), impl_(impl), decrypt_(mode == Mode::Decrypt) {
     if (!ctx_) openssl_fail("EVP_CIPHER_CTX_new");
     if (key64.size() != kXtsKeySize) fail(ErrorCode::Internal, "XTS key must be 64 bytes");
+    if (!xts_impl_supported(impl))
+        fail(ErrorCode::Usage, std::string("AES implementation ") + xts_impl_name(impl) + " cannot run on this CPU");
+    // OpenSSL's context always: the path for other sizes, and its key checks
+    // (the two halves must differ to encrypt) hold for every implementation.
     int enc = mode == Mode::Encrypt ? 1 : 0;
     if (EVP_CipherInit_ex(ctx_.get(), EVP_aes_256_xts(), nullptr, key64.data(), nullptr, enc) != 1) {
         if (enc)
             fail(ErrorCode::Internal, "OpenSSL refused the XTS key (its two halves must differ to encrypt)");
         openssl_fail("XTS init");
+    }
+    if (impl_ != XtsImpl::OpenSSL) {
+        schedule_ = SecretBytes(xts_x86::kScheduleSize + 63);
+        const auto addr = reinterpret_cast<std::uintptr_t>(schedule_.data());
+        aligned_schedule_ = schedule_.data() + ((64 - addr % 64) % 64);
+        xts_x86::expand_keys(key64.data(), decrypt_, aligned_schedule_);
     }
 }
 XtsCipher::XtsCipher(XtsCipher&&) noexcept = default;
@@ -151,6 +166,13 @@ XtsCipher::~XtsCipher() = default;
 
 void XtsCipher::process(const std::uint8_t tweak[kTweakSize], const std::uint8_t* in, std::uint8_t* out,
                         std::size_t size) {
+    // OpenSSL refuses data units over 2^20 blocks; so does every implementation.
+    constexpr std::size_t kMaxUnit = std::size_t(16) << 20;
+    if (impl_ != XtsImpl::OpenSSL && size % 16 == 0 && size != 0 && size <= kMaxUnit) {
+        if (impl_ == XtsImpl::VaesAvx512) xts_x86::crypt_avx512(aligned_schedule_, decrypt_, tweak, in, out, size);
+        else xts_x86::crypt_avx2(aligned_schedule_, decrypt_, tweak, in, out, size);
+        return;
+    }
     // Only the IV changes per data unit: the key schedule stays in the context.
     if (EVP_CipherInit_ex(ctx_.get(), nullptr, nullptr, nullptr, tweak, -1) != 1) openssl_fail("XTS set tweak");
     int len = 0;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "format/bytes.hpp"
+#include "format/xts.hpp"
 
 typedef struct evp_cipher_ctx_st EVP_CIPHER_CTX;
 
@@ -62,26 +63,41 @@ bool gcm_open(Bytes key, Bytes iv, Bytes aad, Bytes ciphertext, Bytes tag, Mutab
 void gcm_seal(Bytes key, Bytes iv, Bytes aad, Bytes plaintext, MutableBytes ciphertext, MutableBytes tag);
 
 // AES-256-XTS with the key set once; each call processes one data unit with
-// its own 16-byte tweak. Not thread-safe: give each worker its own.
+// its own 16-byte tweak. Not thread-safe: give each worker (thread) its own;
+// objects are independent, so any number may run in parallel.
+// The implementation (format/xts.hpp) is xts_selected_impl() unless given;
+// every one produces the same bytes.
 class XtsCipher {
 public:
     enum class Mode { Encrypt, Decrypt };
     XtsCipher(Bytes key64, Mode mode);
+    // impl must be supported (xts_impl_supported), else Error(Usage).
+    XtsCipher(Bytes key64, Mode mode, XtsImpl impl);
     XtsCipher(const XtsCipher&) = delete;
     XtsCipher& operator=(const XtsCipher&) = delete;
     XtsCipher(XtsCipher&&) noexcept;
     XtsCipher& operator=(XtsCipher&&) noexcept;
     ~XtsCipher();
 
-    // in and out may be the same buffer; size is normally one page.
+    // in and out may be the same buffer (but must not overlap otherwise);
+    // size is normally one page. Sizes that are not a multiple of 16 bytes
+    // (ciphertext stealing) always go through OpenSSL.
     void process(const std::uint8_t tweak[kTweakSize], const std::uint8_t* in, std::uint8_t* out,
                  std::size_t size = kPageSize);
+
+    XtsImpl impl() const { return impl_; }
 
 private:
     struct CtxDeleter {
         void operator()(EVP_CIPHER_CTX* ctx) const;
     };
     std::unique_ptr<EVP_CIPHER_CTX, CtxDeleter> ctx_;
+    // The vector implementations' key schedules (format/xts_x86.hpp), 64-byte
+    // aligned inside schedule_; empty for OpenSSL.
+    SecretBytes schedule_;
+    std::uint8_t* aligned_schedule_ = nullptr;
+    XtsImpl impl_ = XtsImpl::OpenSSL;
+    bool decrypt_ = false;
 };
 
 // Cryptographically strong random bytes (OpenSSL's RNG).

@@ -28,8 +28,10 @@ std::string exit_code_help() {
 
 int run_tool(const char* tool, int argc, char** argv, CLI::App& app, const std::function<int()>& body) {
     app.footer(exit_code_help());
-    // One version for every tool: project(VERSION) and the git commit (tools/version.hpp).
-    app.set_version_flag("-V,--version", version_line(tool));
+    // One version for every tool: project(VERSION) and the git commit (tools/version.hpp),
+    // then the AES-256-XTS implementation this CPU runs (format/xts.hpp).
+    app.set_version_flag("-V,--version",
+                         version_line(tool) + "\nAES-256-XTS: " + format::xts_impl_description());
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

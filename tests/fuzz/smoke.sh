@@ -9,7 +9,7 @@ set -euo pipefail
 seconds=${1:?usage: smoke.sh SECONDS [BUILD_DIR]}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${2:-$src/build-fuzz}
-targets=(fuzz_core_index fuzz_decrypt fuzz_plain_vmcore fuzz_guest_source fuzz_kernel_log fuzz_page_exclusion)
+targets=(fuzz_core_index fuzz_decrypt fuzz_plain_vmcore fuzz_guest_source fuzz_kernel_log fuzz_page_exclusion fuzz_xts)
 
 if ! command -v clang++ >/dev/null || ! command -v clang >/dev/null; then
   echo "fuzz smoke: clang not found, skipped"
