@@ -9,7 +9,7 @@
 #      comparing the s390x tools' output with step 1's (tests/run-s390x.sh).
 # Usage: tests/run.sh [BUILD_DIR]      (default: build; the sanitizer, fuzz and s390x
 #        builds go to BUILD_DIR-asan, BUILD_DIR-fuzz and BUILD_DIR-s390x)
-# PVDUMP_QUICK=1 runs step 1 only; PVDUMP_FUZZ_SECONDS sets step 3's time per target (60).
+# PVDUMP_QUICK=1 runs step 1 only; PVDUMP_FUZZ_SECONDS sets step 3's time per target (15).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -30,7 +30,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   ctest --test-dir "$build-asan" --output-on-failure -j"$jobs"
 
 echo "== tests: fuzz smoke run"
-"$root/tests/fuzz/smoke.sh" "${PVDUMP_FUZZ_SECONDS:-60}" "$build-fuzz"
+"$root/tests/fuzz/smoke.sh" "${PVDUMP_FUZZ_SECONDS:-15}" "$build-fuzz"
 
 echo "== tests: s390x (big-endian) cross build under qemu-user"
 if [[ $(uname -m) == s390x ]]; then
