@@ -17,45 +17,14 @@
 #include "analysis/page_exclusion.hpp"
 #include "format/error.hpp"
 #include "fuzz/fuzz_common.hpp"
+#include "fuzz/sparse_memory.hpp"
 
 using fuzzing::expect_clean;
 
 namespace {
 
-constexpr std::uint64_t kPage = 4096;
+constexpr std::uint64_t kPage = fuzzing::SparseMemory::kPage;
 constexpr std::uint64_t kGuestSize = std::uint64_t(64) << 20;
-
-class SparseMemory final : public pvdump::format::MemoryView {
-public:
-    void place(std::uint64_t addr, const std::uint8_t* p, std::size_t n) {
-        for (std::size_t i = 0; i < n && addr + i < kGuestSize; ++i) {
-            auto& page = pages_[(addr + i) / kPage];
-            if (page.empty()) page.resize(kPage);
-            page[(addr + i) % kPage] = p[i];
-        }
-    }
-    bool contains(std::uint64_t paddr, std::uint64_t size) const override {
-        return paddr <= kGuestSize && size <= kGuestSize - paddr;
-    }
-    void read(std::uint64_t paddr, std::span<std::uint8_t> out) const override {
-        if (!contains(paddr, out.size()))
-            pvdump::fail(pvdump::ErrorCode::Format, "guest address out of the fuzz guest");
-        std::size_t done = 0;
-        while (done < out.size()) {
-            const std::uint64_t a = paddr + done;
-            const std::size_t n = std::size_t(std::min<std::uint64_t>(out.size() - done, kPage - a % kPage));
-            auto it = pages_.find(a / kPage);
-            if (it == pages_.end())
-                std::memset(out.data() + done, 0, n);
-            else
-                std::memcpy(out.data() + done, it->second.data() + a % kPage, n);
-            done += n;
-        }
-    }
-
-private:
-    std::map<std::uint64_t, std::vector<std::uint8_t>> pages_;
-};
 
 }  // namespace
 
@@ -65,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const unsigned level = data[0] % 32;
     const std::size_t text_len = std::min<std::size_t>(std::size_t(data[1]) << 8 | data[2], size - 3);
     const std::string text(reinterpret_cast<const char*>(data + 3), text_len);
-    SparseMemory mem;
+    fuzzing::SparseMemory mem(kGuestSize);
     std::size_t at = 3 + text_len;
     while (at + 4 <= size) {
         const std::uint64_t page = (std::uint64_t(data[at]) << 8 | data[at + 1]) % (kGuestSize / kPage);
