@@ -228,6 +228,7 @@ void serve_mount(decryptor::VmcoreReader& reader, const MountOptions& o, const s
     char* argv[] = {a0.data(), a1.data(), mount_opts.data(), nullptr};
     struct fuse_args args = FUSE_ARGS_INIT(3, argv);
     struct fuse* fs = fuse_new(&args, &ops, sizeof ops, nullptr);
+    fuse_opt_free_args(&args);  // fuse_new keeps copies; the parsed list is ours to free
     if (!fs) {
         g_served = nullptr;
         fail(ErrorCode::Io, "cannot set up FUSE for '" + o.dir + "'");
