@@ -12,6 +12,7 @@ set(PVDUMP_EMULATED_SKIP_CASES
 set(PVDUMP_EMULATED_SKIP_TESTS
   "install_.*|the installed product and the .deb are tested by the native build: the installed s390x binaries run by path, and qemu-user has no binfmt_misc entry here"
   "levels_makedumpfile_live|it runs makedumpfile:s390x under qemu-user itself (in the native build), and its levels_probe by path"
+  "kdump_makedumpfile|it runs makedumpfile:s390x under qemu-user itself (in the native build), and its kdump_compare helper by path"
 )
 
 function(_pvdump_emulated_report name what reason)
