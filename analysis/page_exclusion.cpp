@@ -575,7 +575,7 @@ private:
 PageExclusion PageExclusion::build(const MemoryView& memory, std::string_view vmcoreinfo, unsigned level,
                                    std::uint64_t max_pfn) {
     if (level > kMaxDumpLevel)
-        throw Error(ErrorCode::Usage, "dump level " + std::to_string(level) + " is out of range (0..31)");
+        throw Error(ErrorCode::InvalidArgument, "dump level " + std::to_string(level) + " is out of range (0..31)");
     if (max_pfn > (std::uint64_t{1} << 52))
         throw Error(ErrorCode::Format, "dump level: " + hx(max_pfn) + " page frames is more than s390x can address");
     PageExclusion out;

@@ -74,7 +74,7 @@ class PageExclusion {
 public:
     // `level` 0..31 (bit 1 is ignored here, see above); `max_pfn` the number of
     // 4 KiB page frames the dump spans (the highest guest physical address / 4096,
-    // rounded up). Throws Error(Usage) for a level above 31, Error(Format) as
+    // rounded up). Throws Error(InvalidArgument) for a level above 31, Error(Format) as
     // described above.
     static PageExclusion build(const format::MemoryView& memory, std::string_view vmcoreinfo, unsigned level,
                                std::uint64_t max_pfn);

@@ -22,13 +22,31 @@ namespace fmt = pvdump::format;
 namespace dec = pvdump::decryptor;
 namespace ana = pvdump::analysis;
 
+// The internal error categories as the public codes (whose values are the
+// tools' exit codes: tools/exit_code.hpp chooses the same numbers).
+api::ErrorCode to_api(pvdump::ErrorCode code) {
+    switch (code) {
+    case pvdump::ErrorCode::Internal: return ErrorCode::Internal;
+    case pvdump::ErrorCode::Usage:
+    case pvdump::ErrorCode::InvalidArgument: return ErrorCode::Usage;
+    case pvdump::ErrorCode::Io: return ErrorCode::Io;
+    case pvdump::ErrorCode::Format: return ErrorCode::Format;
+    case pvdump::ErrorCode::Auth: return ErrorCode::Auth;
+    case pvdump::ErrorCode::Verify:
+    case pvdump::ErrorCode::VerifyWarning: return ErrorCode::Verify;
+    case pvdump::ErrorCode::Exists: return ErrorCode::Exists;
+    case pvdump::ErrorCode::Interrupted: return ErrorCode::Interrupted;
+    }
+    return ErrorCode::Internal;
+}
+
 [[noreturn]] void rethrow_as_api() {
     try {
         throw;
     } catch (const api::Error&) {
         throw;
     } catch (const pvdump::Error& e) {
-        throw api::Error(static_cast<api::ErrorCode>(static_cast<int>(e.code())), e.what());
+        throw api::Error(to_api(e.code()), e.what());
     } catch (const std::bad_alloc&) {
         throw;
     } catch (const std::exception& e) {

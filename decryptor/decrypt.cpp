@@ -34,7 +34,7 @@ void refuse_input_as_output(const DecryptRequest& req) {
     struct stat in_st {}, out_st {};
     if (stat(req.dump_path.c_str(), &in_st) == 0 && stat(req.output_path.c_str(), &out_st) == 0 &&
         in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino)
-        fail(ErrorCode::Usage, "the output '" + req.output_path + "' is the input dump itself");
+        fail(ErrorCode::InvalidArgument, "the output '" + req.output_path + "' is the input dump itself");
 }
 
 void refuse_plan_errors(const PagePlan& plan) {

@@ -17,7 +17,7 @@ using analysis::kDumpLevelZero;
 using namespace format;
 
 void check_dump_level(unsigned level) {
-    if (level > kMaxDumpLevel) fail(ErrorCode::Usage, "dump level " + std::to_string(level) + " is not 0..31");
+    if (level > kMaxDumpLevel) fail(ErrorCode::InvalidArgument, "dump level " + std::to_string(level) + " is not 0..31");
 }
 
 void fill_kdump_utsname(KdumpHeaderInfo& info, const MemoryView& memory) {

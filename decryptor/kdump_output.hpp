@@ -15,7 +15,7 @@
 namespace pvdump::decryptor {
 using analysis::PageExclusion;
 
-// Error(Usage) unless 0..31 (makedumpfile's -d bits).
+// Error(InvalidArgument) unless 0..31 (makedumpfile's -d bits).
 void check_dump_level(unsigned level);
 
 // The header fields pvdecrypt can tell from the guest: utsname from init_uts_ns

@@ -385,8 +385,8 @@ VmcoreReader::VmcoreReader(SealedDump dump, CheckedDump checked, const ReaderOpt
     m.dump->file().release(0, m.dump->file().file_size());
 
     if (options.cache_bytes < (std::uint64_t(1) << 20))
-        fail(ErrorCode::Usage, "the cache must be at least 1 MiB (got " + std::to_string(options.cache_bytes) + " bytes)");
-    if (options.cache_bytes > (std::uint64_t(1) << 40)) fail(ErrorCode::Usage, "the cache must be at most 1 TiB");
+        fail(ErrorCode::InvalidArgument, "the cache must be at least 1 MiB (got " + std::to_string(options.cache_bytes) + " bytes)");
+    if (options.cache_bytes > (std::uint64_t(1) << 40)) fail(ErrorCode::InvalidArgument, "the cache must be at most 1 TiB");
     m.nslots = std::uint32_t(options.cache_bytes / kChunkBytes);
     m.arena_bytes = std::size_t(m.nslots) * kChunkBytes;
     void* p = mmap(nullptr, m.arena_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

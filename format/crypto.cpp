@@ -79,7 +79,7 @@ SecretBytes hkdf_sha512(Bytes ikm, Bytes salt, Bytes info, std::size_t length) {
 }
 
 SecretBytes derive_dump_key(Bytes cck, Bytes seed) {
-    if (cck.size() != kCckSize) fail(ErrorCode::Usage, "the CCK must be exactly 32 bytes, got " + std::to_string(cck.size()));
+    if (cck.size() != kCckSize) fail(ErrorCode::InvalidArgument, "the CCK must be exactly 32 bytes, got " + std::to_string(cck.size()));
     Bytes info(reinterpret_cast<const std::uint8_t*>(kDumpKeyInfo), sizeof kDumpKeyInfo - 1);
     return hkdf_sha512(cck, seed, info, kDumpKeySize);
 }
@@ -144,7 +144,7 @@ XtsCipher::XtsCipher(Bytes key64, Mode mode, XtsImpl impl)
     if (!ctx_) openssl_fail("EVP_CIPHER_CTX_new");
     if (key64.size() != kXtsKeySize) fail(ErrorCode::Internal, "XTS key must be 64 bytes");
     if (!xts_impl_supported(impl))
-        fail(ErrorCode::Usage, std::string("AES implementation ") + xts_impl_name(impl) + " cannot run on this CPU");
+        fail(ErrorCode::InvalidArgument, std::string("AES implementation ") + xts_impl_name(impl) + " cannot run on this CPU");
     // OpenSSL's context always: the path for other sizes, and its key checks
     // (the two halves must differ to encrypt) hold for every implementation.
     int enc = mode == Mode::Encrypt ? 1 : 0;

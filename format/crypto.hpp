@@ -71,7 +71,7 @@ class XtsCipher {
 public:
     enum class Mode { Encrypt, Decrypt };
     XtsCipher(Bytes key64, Mode mode);
-    // impl must be supported (xts_impl_supported), else Error(Usage).
+    // impl must be supported (xts_impl_supported), else Error(InvalidArgument).
     XtsCipher(Bytes key64, Mode mode, XtsImpl impl);
     XtsCipher(const XtsCipher&) = delete;
     XtsCipher& operator=(const XtsCipher&) = delete;

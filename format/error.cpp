@@ -6,6 +6,7 @@ const char* error_code_name(ErrorCode code) noexcept {
     switch (code) {
     case ErrorCode::Internal: return "internal error";
     case ErrorCode::Usage: return "usage error";
+    case ErrorCode::InvalidArgument: return "invalid argument";
     case ErrorCode::Io: return "I/O error";
     case ErrorCode::Format: return "format error";
     case ErrorCode::Auth: return "authentication failed";

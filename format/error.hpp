@@ -1,21 +1,25 @@
-// Errors carry a typed code that the tools map to documented exit codes.
+// Errors carry a typed category; the tools map categories to their documented
+// exit codes in one place (tools/exit_code.hpp), the public API to its own
+// codes (api/pvdump.cpp). The libraries never choose an exit code.
 #pragma once
 #include <stdexcept>
 #include <string>
 
 namespace pvdump {
 
-// The exit code of every tool is the numeric value of the code.
-enum class ErrorCode : int {
-    Internal = 1,        // a bug or an unexpected library failure
-    Usage = 2,           // bad command line, bad key file
-    Io = 3,              // cannot read / write / create a file, disk full
-    Format = 4,          // the input is malformed, truncated or not what it claims
-    Auth = 5,            // authentication failed: wrong key or tampered blob
-    Verify = 6,          // a verification error (invalid page state, missing tweak, ...)
-    VerifyWarning = 7,   // pvinspect verify: only warnings were found
-    Exists = 8,          // the output exists and --force was not given
-    Interrupted = 130,   // SIGINT / SIGTERM
+// What went wrong, as a category. The values carry no meaning of their own.
+enum class ErrorCode {
+    Internal,         // a bug or an unexpected library failure
+    Usage,            // the tools' command line or key file is bad (tools/, producer/ options)
+    InvalidArgument,  // a library was given a parameter it cannot take (a CCK not 32 bytes,
+                      // an unknown compression, a layout that does not fit ELF, ...)
+    Io,               // cannot read / write / create a file, disk full
+    Format,           // the input is malformed, truncated or not what it claims
+    Auth,             // authentication failed: wrong key or tampered blob
+    Verify,           // a verification error (invalid page state, missing tweak, ...)
+    VerifyWarning,    // pvinspect verify: only warnings were found
+    Exists,           // the output exists and --force was not given
+    Interrupted,      // SIGINT / SIGTERM
 };
 
 const char* error_code_name(ErrorCode code) noexcept;

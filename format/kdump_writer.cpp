@@ -23,7 +23,7 @@ KdumpCompression parse_kdump_compression(std::string_view name) {
     if (name == "snappy") return KdumpCompression::Snappy;
     if (name == "zlib") return KdumpCompression::Zlib;
     if (name == "none") return KdumpCompression::None;
-    fail(ErrorCode::Usage, "unknown compression '" + std::string(name) + "' (zstd, lzo, snappy, zlib or none)");
+    fail(ErrorCode::InvalidArgument, "unknown compression '" + std::string(name) + "' (zstd, lzo, snappy, zlib or none)");
 }
 
 const char* kdump_compression_name(KdumpCompression c) {
@@ -208,7 +208,7 @@ struct KdumpWriter::Impl {
 
     void start() {
         if (out.is_stream() && !flat)
-            fail(ErrorCode::Usage,
+            fail(ErrorCode::InvalidArgument,
                  "a kdump-compressed file cannot be written to a stream (it is written out of order): "
                  "use -F (makedumpfile's flattened format; 'makedumpfile -R' restores the file) or a file");
         std::uint64_t prev_end = 0;

@@ -39,7 +39,7 @@
 namespace pvdump::format {
 
 enum class KdumpCompression { None, Zlib, Lzo, Snappy, Zstd };
-// "zstd" | "lzo" | "snappy" | "zlib" | "none"; Error(Usage) otherwise.
+// "zstd" | "lzo" | "snappy" | "zlib" | "none"; Error(InvalidArgument) otherwise.
 KdumpCompression parse_kdump_compression(std::string_view name);
 const char* kdump_compression_name(KdumpCompression c);
 
@@ -138,7 +138,7 @@ struct KdumpStats {
 class KdumpWriter {
 public:
     // Writes the headers and the 1st bitmap right away. `flattened`: makedumpfile -F
-    // records (the only form a stream accepts; a stream without it is Error(Usage)).
+    // records (the only form a stream accepts; a stream without it is Error(InvalidArgument)).
     KdumpWriter(OutputFile& out, const KdumpHeaderInfo& info, bool flattened);
     ~KdumpWriter();
     KdumpWriter(const KdumpWriter&) = delete;

@@ -260,7 +260,7 @@ void OutputFile::commit() {
 
 void write_file_atomic(const std::string& path, Bytes data, unsigned mode, bool overwrite) {
     OutputFile out(path, overwrite);
-    if (out.is_stream()) fail(ErrorCode::Usage, "this file cannot be written to standard output");
+    if (out.is_stream()) fail(ErrorCode::InvalidArgument, "this file cannot be written to standard output");
     out.write_all(data);
     if (fchmod(out.fd(), mode_t(mode)) != 0) io_fail("cannot set the mode of", path, errno);
     out.commit();

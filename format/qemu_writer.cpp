@@ -15,7 +15,7 @@ constexpr std::uint64_t kNoteHeader = elf::Nhdr::kSize, kNoteName = 8;  // "CORE
 
 std::uint64_t checked_add(std::uint64_t a, std::uint64_t b, const char* what) {
     std::uint64_t r;
-    if (add_overflows(a, b, r)) fail(ErrorCode::Usage, std::string("QEMU layout: ") + what + " overflows 64 bits");
+    if (add_overflows(a, b, r)) fail(ErrorCode::InvalidArgument, std::string("QEMU layout: ") + what + " overflows 64 bits");
     return r;
 }
 
@@ -42,24 +42,24 @@ std::vector<std::uint8_t> qemu_shstrtab(bool pv_sections) {
 }
 
 QemuLayout::QemuLayout(QemuLayoutParams params) : p_(std::move(params)) {
-    if (p_.cpus == 0) fail(ErrorCode::Usage, "QEMU layout: a guest needs at least one CPU");
-    if (p_.blocks.empty()) fail(ErrorCode::Usage, "QEMU layout: a guest needs at least one RAM block");
+    if (p_.cpus == 0) fail(ErrorCode::InvalidArgument, "QEMU layout: a guest needs at least one CPU");
+    if (p_.blocks.empty()) fail(ErrorCode::InvalidArgument, "QEMU layout: a guest needs at least one RAM block");
     std::uint64_t prev_end = 0;
     for (std::size_t i = 0; i < p_.blocks.size(); ++i) {
         const MemoryRange& b = p_.blocks[i];
         const std::string name = "RAM block " + std::to_string(i) + " [" + hex(b.paddr) + ", size " + hex(b.size) + "]";
-        if (b.size == 0) fail(ErrorCode::Usage, name + " is empty");
-        if (b.paddr % kPageSize || b.size % kPageSize) fail(ErrorCode::Usage, name + " is not 4 KiB aligned");
+        if (b.size == 0) fail(ErrorCode::InvalidArgument, name + " is empty");
+        if (b.paddr % kPageSize || b.size % kPageSize) fail(ErrorCode::InvalidArgument, name + " is not 4 KiB aligned");
         if (i > 0 && b.paddr < prev_end)
-            fail(ErrorCode::Usage, name + " overlaps or precedes the block before it (which ends at " + hex(prev_end) + ")");
+            fail(ErrorCode::InvalidArgument, name + " overlaps or precedes the block before it (which ends at " + hex(prev_end) + ")");
         prev_end = checked_add(b.paddr, b.size, "block end");
     }
-    if (phnum() > 0xffffffffull) fail(ErrorCode::Usage, "QEMU layout: too many RAM blocks for ELF (sh_info is 32 bits)");
+    if (phnum() > 0xffffffffull) fail(ErrorCode::InvalidArgument, "QEMU layout: too many RAM blocks for ELF (sh_info is 32 bits)");
 
     for (std::uint64_t s : kClearDescSizes) cpu_note_size_ += kNoteHeader + kNoteName + s;
     if (p_.pv_cpu_notes) cpu_note_size_ += kNoteHeader + kNoteName + ((p_.cpu_dump_size + 3) & ~3ull);
     std::uint64_t total_notes;
-    if (mul_overflows(cpu_note_size_, p_.cpus, total_notes)) fail(ErrorCode::Usage, "QEMU layout: notes overflow 64 bits");
+    if (mul_overflows(cpu_note_size_, p_.cpus, total_notes)) fail(ErrorCode::InvalidArgument, "QEMU layout: notes overflow 64 bits");
     note_size_ = total_notes;
     note_offset_ = phoff() + Phdr::kSize * phnum();
     memory_offset_ = checked_add(note_offset_, note_size_, "memory offset");
@@ -73,7 +73,7 @@ QemuLayout::QemuLayout(QemuLayoutParams params) : p_(std::move(params)) {
     std::uint64_t end = off;
     if (p_.pv_sections) {
         const std::uint64_t mib = (prev_end + kMiB - 1) / kMiB;  // highest address, whole MiB up
-        if (mul_overflows(mib, p_.mem_state_per_mib, meta_size_)) fail(ErrorCode::Usage, "QEMU layout: pv_mem_meta overflows");
+        if (mul_overflows(mib, p_.mem_state_per_mib, meta_size_)) fail(ErrorCode::InvalidArgument, "QEMU layout: pv_mem_meta overflows");
         meta_offset_ = end;
         end = checked_add(end, meta_size_, "pv_mem_meta end");
         compl_offset_ = end;

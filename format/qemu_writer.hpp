@@ -51,7 +51,7 @@ struct QemuLayoutParams {
 
 class QemuLayout {
 public:
-    // Throws Error(Usage) for blocks that are empty, unaligned, unsorted or
+    // Throws Error(InvalidArgument) for blocks that are empty, unaligned, unsorted or
     // overlapping, and for counts the ELF format cannot express.
     explicit QemuLayout(QemuLayoutParams params);
 

@@ -78,7 +78,7 @@ XtsImpl xts_best_impl() noexcept {
 
 XtsImpl xts_selected_impl() {
     const Selection& s = selection();
-    if (!s.error.empty()) fail(ErrorCode::Usage, s.error);
+    if (!s.error.empty()) fail(ErrorCode::InvalidArgument, s.error);
     return s.impl;
 }
 

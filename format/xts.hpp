@@ -24,7 +24,7 @@ bool xts_impl_supported(XtsImpl impl) noexcept;
 // The fastest supported implementation.
 XtsImpl xts_best_impl() noexcept;
 // The implementation new XtsCipher objects use: PVDUMP_AES, else the best one.
-// Throws Error(Usage) naming the variable when its value is unknown or names an
+// Throws Error(InvalidArgument) naming the variable when its value is unknown or names an
 // implementation this CPU cannot run. Read once per process.
 XtsImpl xts_selected_impl();
 // xts_impl_name(xts_selected_impl()), or "invalid PVDUMP_AES"; never throws.

@@ -10,6 +10,7 @@
 #include "analysis/page_exclusion.hpp"
 #include "format/core_file.hpp"
 #include "format/error.hpp"
+#include "tools/exit_code.hpp"
 
 int main(int argc, char** argv) {
     using namespace pvdump;
@@ -33,6 +34,6 @@ int main(int argc, char** argv) {
         return 0;
     } catch (const Error& e) {
         std::fprintf(stderr, "levels_probe: %s\n", e.what());
-        return int(e.code());
+        return pvdump::tools::exit_code(e.code());
     }
 }

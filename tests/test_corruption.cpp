@@ -21,6 +21,7 @@
 
 #include "decryptor/dump.hpp"
 #include "tools/cck.hpp"
+#include "tools/exit_code.hpp"
 #include "fuzz/mini_dump.hpp"
 #include "support/util.hpp"
 
@@ -129,7 +130,7 @@ Outcome decrypt_in_process(const std::string& in, const std::string& out, bool f
         decryptor::decrypt_dump(req, cck.view());
         return {0, ""};
     } catch (const Error& e) {
-        return {int(e.code()), e.what()};
+        return {tools::exit_code(e.code()), e.what()};
     }
 }
 
@@ -438,7 +439,7 @@ TEST_CASE("every corrupted region of a sealed dump fails with its exit code and 
                 auto r = run(bin("pvinspect") + " " + sub + " '" + in + "'");
                 CAPTURE(sub);
                 CAPTURE(r.err);
-                CHECK(r.exit_code != int(ErrorCode::Internal));
+                CHECK(r.exit_code != tools::exit_code(ErrorCode::Internal));
                 CHECK(r.exit_code < 128);
             }
         }

@@ -354,7 +354,7 @@ TEST_CASE("an existing output is refused without --force, and the input is never
         decryptor::decrypt_dump(req, cck.view());
         FAIL("wrote over its input");
     } catch (const Error& e) {
-        CHECK(e.code() == ErrorCode::Usage);
+        CHECK(e.code() == ErrorCode::InvalidArgument);
     }
     CHECK(read_file(tmp / "in.pvdump") == read_file(data("basic.pvdump")));
 }

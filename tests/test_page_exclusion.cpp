@@ -298,7 +298,7 @@ TEST_CASE("missing VMCOREINFO or a field a level needs: Error(Format) naming it"
         (void)PageExclusion::build(*mem, full, 32, 65536);
         FAIL("no error");
     } catch (const Error& e) {
-        CHECK(e.code() == ErrorCode::Usage);
+        CHECK(e.code() == ErrorCode::InvalidArgument);
     }
 }
 

@@ -238,7 +238,7 @@ TEST_CASE("QemuLayout: rejects blocks that QEMU could not have written") {
         QemuLayout l{p};
         FAIL("overlapping blocks accepted");
     } catch (const Error& e) {
-        CHECK(e.code() == ErrorCode::Usage);
+        CHECK(e.code() == ErrorCode::InvalidArgument);
         CHECK(std::string(e.what()).find("overlaps") != std::string::npos);
     }
     p.blocks = {};

@@ -190,6 +190,6 @@ TEST_CASE("VmcoreReader refuses a cache under 1 MiB") {
         decryptor::VmcoreReader::open(data("basic.pvdump"), k.view(), false, o);
         FAIL("accepted a 4 KiB cache");
     } catch (const Error& e) {
-        CHECK(e.code() == ErrorCode::Usage);
+        CHECK(e.code() == ErrorCode::InvalidArgument);
     }
 }

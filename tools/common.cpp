@@ -42,20 +42,20 @@ int run_tool(const char* tool, int argc, char** argv, CLI::App& app, const std::
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         std::cerr << tool << ": error: " << e.what() << " (see --help)\n";
-        return int(ErrorCode::Usage);
+        return exit_code(ErrorCode::Usage);
     }
     format::install_interrupt_handlers();
     try {
         return body();
     } catch (const Error& e) {
         std::cerr << tool << ": error: " << e.what() << "\n";
-        return int(e.code());
+        return exit_code(e.code());
     } catch (const std::bad_alloc&) {
         std::cerr << tool << ": error: out of memory\n";
-        return int(ErrorCode::Internal);
+        return exit_code(ErrorCode::Internal);
     } catch (const std::exception& e) {
         std::cerr << tool << ": internal error: " << e.what() << "\n";
-        return int(ErrorCode::Internal);
+        return exit_code(ErrorCode::Internal);
     }
 }
 

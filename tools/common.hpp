@@ -10,14 +10,15 @@
 
 #include "format/crypto.hpp"
 #include "format/error.hpp"
+#include "tools/exit_code.hpp"
 
 namespace pvdump::tools {
 
 // The exit codes every tool documents in --help.
 std::string exit_code_help();
 
-// Runs body; maps pvdump::Error to its exit code with a one-line
-// "TOOL: error: ..." on stderr, CLI11 errors to usage (2), anything else to 1.
+// Runs body; maps pvdump::Error to its exit code (tools/exit_code.hpp) with a
+// one-line "TOOL: error: ..." on stderr, CLI11 errors to usage (2), anything else to 1.
 int run_tool(const char* tool, int argc, char** argv, CLI::App& app, const std::function<int()>& body);
 
 // Loads a CCK file (exactly 32 bytes, Error(Usage) otherwise) and warns on

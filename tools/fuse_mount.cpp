@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "format/error.hpp"
+#include "tools/exit_code.hpp"
 
 #ifdef PVDUMP_HAVE_FUSE
 #define FUSE_USE_VERSION 312
@@ -82,7 +83,7 @@ std::optional<int> fork_daemon() {
     }
     if (WIFEXITED(st)) return WEXITSTATUS(st);
     if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
-    return int(ErrorCode::Internal);
+    return exit_code(ErrorCode::Internal);
 }
 
 void detach_daemon() {

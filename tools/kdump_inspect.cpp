@@ -102,7 +102,7 @@ int kdump_info(const char* tool, const std::string& path, bool json) {
     if (in.incomplete) {
         std::cerr << tool << ": error: '" << path
                   << "' is marked incomplete (DUMP_DH_COMPRESSED_INCOMPLETE): its writer did not finish\n";
-        return int(ErrorCode::Format);
+        return exit_code(ErrorCode::Format);
     }
     return 0;
 }

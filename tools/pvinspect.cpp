@@ -257,7 +257,7 @@ int cmd_info(const std::string& path, bool json) {
     std::cout.flush();
     if (r.error) {
         std::cerr << kTool << ": error: " << *r.error << "\n";
-        return int(ErrorCode::Format);
+        return tools::exit_code(ErrorCode::Format);
     }
     return 0;
 }
@@ -282,7 +282,7 @@ int cmd_verify(const std::string& path, const std::string& key, bool json) {
         cck.wipe();
     }
     const std::optional<ErrorCode> outcome = r.outcome();
-    const int code = outcome ? int(*outcome) : 0;
+    const int code = outcome ? tools::exit_code(*outcome) : tools::kExitOk;
     std::size_t errors = 0, warnings = 0, notes = 0;
     for (const auto& f : r.findings) (f.severity == Severity::Error ? errors : f.severity == Severity::Warning ? warnings : notes)++;
     std::size_t cpus_ok = 0;
@@ -537,7 +537,7 @@ int main(int argc, char** argv) {
             // --json readers get a document on failure too; stderr and the exit code as always.
             if (json) {
                 Json j = json_header(info->parsed() ? "info" : verify->parsed() ? "verify" : cpus->parsed() ? "cpus" : "dmesg", dump);
-                j["error"] = {{"code", int(e.code())}, {"name", error_code_name(e.code())}, {"message", e.what()}};
+                j["error"] = {{"code", tools::exit_code(e.code())}, {"name", error_code_name(e.code())}, {"message", e.what()}};
                 tools::write_json(std::cout, j);
                 std::cout.flush();
             }
