@@ -35,7 +35,6 @@ api::ErrorCode to_api(pvdump::ErrorCode code) {
     case pvdump::ErrorCode::Verify:
     case pvdump::ErrorCode::VerifyWarning: return ErrorCode::Verify;
     case pvdump::ErrorCode::Exists: return ErrorCode::Exists;
-    case pvdump::ErrorCode::Interrupted: return ErrorCode::Interrupted;
     }
     return ErrorCode::Internal;
 }

@@ -13,7 +13,6 @@ const char* error_code_name(ErrorCode code) noexcept {
     case ErrorCode::Verify: return "verification failed";
     case ErrorCode::VerifyWarning: return "verification warnings";
     case ErrorCode::Exists: return "output exists";
-    case ErrorCode::Interrupted: return "interrupted";
     }
     return "error";
 }

@@ -19,7 +19,6 @@ enum class ErrorCode {
     Verify,           // a verification error (invalid page state, missing tweak, ...)
     VerifyWarning,    // pvinspect verify: only warnings were found
     Exists,           // the output exists and --force was not given
-    Interrupted,      // SIGINT / SIGTERM
 };
 
 const char* error_code_name(ErrorCode code) noexcept;

@@ -15,16 +15,17 @@
 namespace pvdump::format {
 namespace {
 
-std::atomic<int> g_signal{0};
-
 // Temporary files to remove if a signal arrives. A fixed array: the handler
 // may only touch async-signal-safe state.
 constexpr int kMaxTemps = 8;
 char g_temps[kMaxTemps][4096];
 std::atomic<bool> g_temp_used[kMaxTemps];
 
+// SIGINT, SIGTERM, SIGHUP: remove the named temporaries (an O_TMPFILE output
+// has no name to remove), then die by the signal itself, so that the parent
+// sees it (a shell reports 128 + the signal: 130, 143, 129). There is no
+// "interrupted" error to poll for: the handler never returns.
 extern "C" void on_signal(int sig) {
-    g_signal.store(sig);
     for (int i = 0; i < kMaxTemps; ++i)
         if (g_temp_used[i].load()) unlink(g_temps[i]);
     // Restore the default action and re-raise, so the exit status says which
@@ -89,11 +90,6 @@ bool link_unnamed(int fd, const std::string& path) {
 }
 
 }  // namespace
-
-bool interrupted() { return g_signal.load() != 0; }
-void check_interrupted() {
-    if (interrupted()) fail(ErrorCode::Interrupted, "interrupted by signal " + std::to_string(g_signal.load()));
-}
 
 void install_interrupt_handlers() {
     struct sigaction sa {};
@@ -210,7 +206,6 @@ void OutputFile::set_size(std::uint64_t size) {
 }
 
 void OutputFile::commit() {
-    check_interrupted();
     if (stream_) {
         committed_ = true;
         return;

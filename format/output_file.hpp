@@ -6,7 +6,6 @@
 // used and renamed on commit; destroying an uncommitted OutputFile removes
 // it, and so do SIGINT/SIGTERM (SIGKILL cannot).
 #pragma once
-#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -15,10 +14,11 @@
 
 namespace pvdump::format {
 
-// Set by the signal handlers installed with install_interrupt_handlers().
-bool interrupted();
-// Throws Error(Interrupted) when a signal arrived.
-void check_interrupted();
+// SIGINT, SIGTERM and SIGHUP remove the named temporaries of live OutputFiles,
+// then end the process by that signal (default action, re-raised): there is
+// no error to handle and nothing to poll. SIGPIPE and SIGXFSZ are ignored, so
+// a closed pipe or a file size limit is an Error(Io). The tools install this;
+// the library (libpvdump) does not.
 void install_interrupt_handlers();
 
 class OutputFile {

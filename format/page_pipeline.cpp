@@ -19,7 +19,7 @@ namespace pvdump::format::pipeline {
 namespace {
 constexpr std::size_t kReleaseBatch = 8;    // finished items dropped from the resident set at once
 constexpr std::size_t kMaxUnreleased = 16;  // beyond this, an item is dropped on its own
-constexpr auto kTick = std::chrono::milliseconds(200);  // progress and signal polling
+constexpr auto kTick = std::chrono::milliseconds(200);  // progress reports while waiting
 }  // namespace
 
 unsigned thread_count(unsigned requested, std::uint64_t items) {
@@ -118,7 +118,6 @@ public:
         }
         release_finished(true);
         if (error_) std::rethrow_exception(error_);
-        check_interrupted();
         report();
     }
 
@@ -183,7 +182,7 @@ private:
             std::unique_ptr<PageSource::Worker> w = source_.make_worker();
             Batch batch = new_batch();
             for (;;) {
-                if (stop_.load() || interrupted()) return;
+                if (stop_.load()) return;
                 const std::uint64_t i = take_item();
                 if (i >= plan_.count()) return;
                 batch.item = plan_.at(i);
@@ -257,7 +256,6 @@ private:
                 if (it == ready_.end()) {
                     lk.unlock();
                     report();
-                    check_interrupted();
                     continue;
                 }
                 b = std::move(it->second);
@@ -274,14 +272,13 @@ private:
         }
     }
 
-    // Unordered sinks: the workers consume; wait for them, report, poll signals.
+    // Unordered sinks: the workers consume; wait for them and report progress.
     void wait_until_done() {
         std::unique_lock lk(mu_);
         while (!stop_.load() && done_pages_.load() < plan_.total_pages()) {
             writer_cv_.wait_for(lk, kTick, [&] { return stop_.load() || done_pages_.load() >= plan_.total_pages(); });
             lk.unlock();
             report();
-            check_interrupted();
             lk.lock();
         }
     }

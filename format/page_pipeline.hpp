@@ -40,8 +40,9 @@
 //   this per page for a mount).
 //
 // run_pipeline() returns when every item went through the sink, or throws the
-// first error of any thread (the others stop). A SIGINT/SIGTERM (interrupted())
-// stops it with Error(Interrupted). Progress is reported from the calling thread.
+// first error of any thread (the others stop). Signals do not pass through it:
+// the tools' handler ends the process (format/output_file.hpp). Progress is
+// reported from the calling thread.
 #pragma once
 #include <cstddef>
 #include <cstdint>

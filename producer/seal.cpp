@@ -116,7 +116,6 @@ void write_mem_meta_stream(const GuestSource& guest, const Ultravisor& uv, const
         out.write_zeros(at - written);
         written = at;
         for (std::uint64_t p = 0; p < b.size / kPageSize; p += batch_pages) {
-            format::check_interrupted();
             const std::size_t n = std::size_t(std::min<std::uint64_t>(batch_pages, b.size / kPageSize - p));
             const std::uint64_t paddr = b.paddr + p * kPageSize;
             guest.classify_pages(paddr, std::span(info.data(), n));

@@ -23,7 +23,8 @@ std::string exit_code_help() {
            "  6    verification failed (invalid page state, missing tweak, tweak reuse)\n"
            "  7    verification warnings only (pvinspect verify)\n"
            "  8    output exists (use --force)\n"
-           "  130  interrupted (SIGINT; 143 for SIGTERM); no output is left behind\n";
+           "  130  ended by SIGINT (143: SIGTERM, 129: SIGHUP): the process dies by the\n"
+           "       signal (a shell shows 128 + its number); no output is left behind\n";
 }
 
 int run_tool(const char* tool, int argc, char** argv, CLI::App& app, const std::function<int()>& body) {

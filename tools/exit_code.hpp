@@ -22,7 +22,6 @@ constexpr int exit_code(ErrorCode code) noexcept {
     case ErrorCode::Verify: return 6;
     case ErrorCode::VerifyWarning: return 7;
     case ErrorCode::Exists: return 8;
-    case ErrorCode::Interrupted: return 130;
     }
     return 1;
 }

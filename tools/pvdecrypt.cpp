@@ -167,7 +167,6 @@ int main(int argc, char** argv) {
             }  // the CCK is wiped here; the derived keys live in the reader until unmount
             report_findings(r);
             if (!reader->cache_locked()) std::cerr << "pvdecrypt: note: " << reader->lock_note() << "\n";
-            format::check_interrupted();
             tools::serve_mount(*reader, mopts, [&] {
                 if (!quiet)
                     std::cerr << "pvdecrypt: mounted '" << mount_dir << "/dump.elf' (" << reader->size()

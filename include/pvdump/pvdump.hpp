@@ -42,7 +42,10 @@ enum class ErrorCode : int {
     Auth = 5,          // wrong key, or tampered completion / CPU data
     Verify = 6,        // invalid page state, missing tweak component, tweak reuse
     Exists = 8,        // decrypt_to: the output exists and overwrite was not set
-    Interrupted = 130  // decrypt_to was interrupted by SIGINT / SIGTERM
+    // Never thrown: the library installs no signal handler, and the tools'
+    // handler ends the process by the signal itself. Kept so that programs
+    // naming it still compile.
+    Interrupted [[deprecated("never thrown: a signal ends the process")]] = 130
 };
 
 // Everything the library throws on bad input is an Error (std::bad_alloc aside).
