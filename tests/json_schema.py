@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Validates every pvinspect --json document against docs/schema/pvinspect-*.schema.json:
 every command on every golden vector (with the test key where one is needed),
-on a plain vmcore, and the failure documents. Exit 77 (skipped) without python3-jsonschema.
+on a plain vmcore, on kdump-compressed files pvdecrypt writes (info: its kdump
+schema), and the failure documents. Checks that the reports that decrypt pages
+name the AES implementation that ran. Exit 77 (skipped) without python3-jsonschema.
 Usage: json_schema.py BUILD_DIR SOURCE_DIR"""
 import json
 import os
+import platform
 import subprocess
 import sys
+import tempfile
 
 try:
     import jsonschema
@@ -21,7 +25,7 @@ corpus = os.path.join(src, "tests", "fuzz", "corpus", "fuzz_core_index")
 key = os.path.join(build, "test-keys", "cck.bin")
 
 validators = {}
-for cmd in ("info", "verify", "cpus", "dmesg"):
+for cmd in ("info", "info-kdump", "verify", "cpus", "dmesg"):
     with open(os.path.join(src, "docs", "schema", f"pvinspect-{cmd}.schema.json")) as f:
         schema = json.load(f)
     cls = jsonschema.validators.validator_for(schema)
@@ -41,6 +45,27 @@ runs += [("info", plain, []), ("cpus", plain, []), ("dmesg", plain, []),
          ("info", os.path.join(corpus, "xnum-shoff-wrap"), []),
          ("info", os.path.join(build, "no-such-file"), [])]
 
+# A PV dump with a kernel log (the plain vmcore sealed), so that dmesg decrypts pages.
+tmp = tempfile.TemporaryDirectory(prefix="pvdump-json-schema-")
+printk = os.path.join(tmp.name, "plain-printk.pvdump")
+subprocess.run([os.path.join(build, "pvseal"), "--guest", plain, "--cck", key, "--deterministic", "1",
+                "-o", printk], check=True, capture_output=True)
+runs += [("info", printk, [])] + [(cmd, printk, ["--key", key]) for cmd in ("verify", "cpus", "dmesg")]
+# kdump-compressed files as pvdecrypt --format kdump writes them, and one cut short
+# (its info is the error document). info on them is checked against its own schema.
+kdumps = []
+for name, source, args in [("zstd-d1.kdump", printk, ["--compress", "zstd", "-d", "1"]),
+                           ("none-d0.kdump", os.path.join(data, "basic.pvdump"), ["--compress", "none", "-d", "0"])]:
+    out = os.path.join(tmp.name, name)
+    subprocess.run([os.path.join(build, "pvdecrypt"), source, "--key", key,
+                    "--format", "kdump", "-o", out, "--quiet"] + args, check=True, capture_output=True)
+    kdumps.append(out)
+cut = os.path.join(tmp.name, "cut.kdump")
+with open(kdumps[0], "rb") as f, open(cut, "wb") as g:
+    g.write(f.read()[:20000])
+for k in kdumps + [cut]:
+    runs += [("info", k, []), ("dmesg", k, [])]
+
 fails = 0
 kinds = {}
 for cmd, path, extra in runs:
@@ -52,7 +77,8 @@ for cmd, path, extra in runs:
         print(f"FAIL: {what}: stdout is not JSON: {e}")
         fails += 1
         continue
-    errors = sorted(validators[cmd].iter_errors(doc), key=lambda e: list(e.path))
+    schema = "info-kdump" if cmd == "info" and path.endswith(".kdump") else cmd
+    errors = sorted(validators[schema].iter_errors(doc), key=lambda e: list(e.path))
     kind = "error document" if isinstance(doc.get("error"), dict) else "report"
     kinds[kind] = kinds.get(kind, 0) + 1
     # An error document carries the exit code; a report comes with exit 0, except
@@ -90,6 +116,77 @@ for name, mutate in [("without 'kind'", lambda d: d.pop("kind")),
         fails += 1
     else:
         print(f"ok: the info schema refuses a report {name}")
+
+# The same for the kdump info schema, on a real file's report.
+p = subprocess.run([pvinspect, "info", "--json", kdumps[0]], capture_output=True)
+good = json.loads(p.stdout)
+if good.get("kind") != "kdump" or good["kdump"]["compression"] != "zstd" or good["kdump"]["dump_level"] != 1:
+    print(f"FAIL: info on {kdumps[0]} does not say kdump, zstd, dump level 1: {p.stdout[:300]!r}")
+    fails += 1
+for name, mutate in [("without 'kdump'", lambda d: d.pop("kdump")),
+                     ("an unknown compression", lambda d: d["kdump"].__setitem__("compression", "gzip")),
+                     ("pages without 'excluded'", lambda d: d["kdump"]["pages"].pop("excluded")),
+                     ("a phys_base that is a number", lambda d: d["kdump"].__setitem__("phys_base", 0)),
+                     ("an unknown key", lambda d: d["kdump"].__setitem__("surprise", 1))]:
+    bad = json.loads(json.dumps(good))
+    mutate(bad)
+    if validators["info-kdump"].is_valid(bad):
+        print(f"FAIL: the kdump info schema accepts a report {name}")
+        fails += 1
+    else:
+        print(f"ok: the kdump info schema refuses a report {name}")
+
+
+# aes_impl: the AES-256-XTS implementation that decrypted pages. PVDUMP_AES=openssl
+# forces OpenSSL; otherwise it is the fastest this CPU runs, read here from the
+# CPU's flags (an x86-64 binary; any other, e.g. a cross build's under qemu, runs OpenSSL).
+def expected_aes():
+    binary = os.path.join(build, "target", "pvinspect")  # a cross build's real binary (cmake/emulated-tools.cmake)
+    with open(binary if os.path.exists(binary) else pvinspect, "rb") as f:
+        ehdr = f.read(20)
+    if ehdr[:4] != b"\x7fELF" or ehdr[18:20] != b"\x3e\x00" or platform.machine() != "x86_64":  # EM_X86_64
+        return "openssl"
+    flags = set()
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    if {"aes", "vaes", "vpclmulqdq"} <= flags:
+        if {"avx512f", "avx512bw", "avx512vl"} <= flags:
+            return "vaes-avx512"
+        if "avx2" in flags:
+            return "vaes-avx2"
+    return "openssl"
+
+
+basic = os.path.join(data, "basic.pvdump")
+env = {k: v for k, v in os.environ.items() if k != "PVDUMP_AES"}
+for cmd, path, forced, want in [("verify", basic, None, expected_aes()), ("dmesg", printk, None, expected_aes()),
+                                ("verify", basic, "openssl", "openssl"), ("dmesg", printk, "openssl", "openssl"),
+                                ("dmesg", plain, None, None), ("dmesg", kdumps[0], None, None)]:
+    e = dict(env, PVDUMP_AES=forced) if forced else env
+    args = [pvinspect, cmd, "--json", path] + (["--key", key] if path.endswith(".pvdump") else [])
+    p = subprocess.run(args, capture_output=True, env=e)
+    got = json.loads(p.stdout).get("aes_impl", "(absent)")
+    what = f"{cmd} --json {os.path.basename(path)}{' with PVDUMP_AES=' + forced if forced else ''}"
+    if got != want:
+        print(f"FAIL: {what}: aes_impl is {got!r}, expected {want!r}")
+        fails += 1
+    else:
+        print(f"ok: {what}: aes_impl is {got!r}")
+
+# pvdecrypt --version names the same implementation on its second line.
+for forced, want in [(None, f"AES-256-XTS: {expected_aes()} (chosen by CPUID"),
+                     ("openssl", "AES-256-XTS: openssl (forced by PVDUMP_AES")]:
+    e = dict(env, PVDUMP_AES=forced) if forced else env
+    p = subprocess.run([os.path.join(build, "pvdecrypt"), "--version"], capture_output=True, env=e, text=True)
+    line = (p.stdout.splitlines() + ["", ""])[1]
+    if not line.startswith(want):
+        print(f"FAIL: pvdecrypt --version{' with PVDUMP_AES=' + forced if forced else ''}: line 2 is {line!r}, expected {want!r}...")
+        fails += 1
+    else:
+        print(f"ok: pvdecrypt --version{' with PVDUMP_AES=' + forced if forced else ''}: {line!r}")
 
 print(f"json_schema: {len(runs)} documents ({kinds}), {fails} failed")
 sys.exit(1 if fails else 0)

@@ -19,6 +19,7 @@
 #include "tools/report_json.hpp"
 #include "tools/kdump_inspect.hpp"
 #include "format/kdump_reader.hpp"
+#include "format/xts.hpp"
 
 using namespace pvdump;
 using analysis::ContainerKind;
@@ -303,6 +304,7 @@ int cmd_verify(const std::string& path, const std::string& key, bool json) {
         j["summary"] = {{"errors", errors}, {"warnings", warnings}, {"notes", notes}};
         j["findings"] = json_findings(r.findings);
         j["findings_dropped"] = r.findings_dropped;
+        j["aes_impl"] = format::xts_selected_name();  // the pages of the guest structures were decrypted
         tools::write_json(std::cout, j);
     } else {
         for (const auto& f : r.findings) print_finding(std::cout, f);
@@ -426,8 +428,9 @@ std::optional<std::string> caller_text(const analysis::LogRecord& rec) {
     return (id & 0x80000000u ? "C" : "T") + std::to_string(id & 0x7fffffffu);
 }
 
+// `aes_impl` is set to the AES-256-XTS implementation when the pages are decrypted.
 analysis::KernelLogReport elf_kernel_log(const std::string& path, const std::string& key,
-                                         std::vector<analysis::HostSupplied>& host) {
+                                         std::vector<analysis::HostSupplied>& host, std::optional<std::string>& aes_impl) {
     decryptor::SealedDump sealed = decryptor::SealedDump::open(path);
     const format::CoreFile& dump = sealed.file();
     analysis::KernelLogReport r;
@@ -442,6 +445,7 @@ analysis::KernelLogReport elf_kernel_log(const std::string& path, const std::str
         analysis::TracedMemory traced(*mem);
         r = analysis::dump_kernel_log(traced, std::nullopt, &traced);
         host = analysis::host_supplied(traced, analysis::PageOrigins(sealed.pages()));
+        aes_impl = format::xts_selected_name();
     } else {
         refuse_disallowed(dump);
         if (!key.empty()) std::cerr << kTool << ": note: '" << path << "' is not a PV dump; the key is not needed\n";
@@ -452,8 +456,9 @@ analysis::KernelLogReport elf_kernel_log(const std::string& path, const std::str
 
 int cmd_dmesg(const std::string& path, const std::string& key, bool json, const analysis::LogFormat& fmt) {
     std::vector<analysis::HostSupplied> host;  // a kdump file is decrypted: no page origins to trace
-    const analysis::KernelLogReport r =
-        format::is_kdump_file(path) ? tools::kdump_kernel_log(kTool, path, key) : elf_kernel_log(path, key, host);
+    std::optional<std::string> aes_impl;       // set when pages were decrypted (a PV dump)
+    const analysis::KernelLogReport r = format::is_kdump_file(path) ? tools::kdump_kernel_log(kTool, path, key)
+                                                                    : elf_kernel_log(path, key, host, aes_impl);
     const auto& log = r.log;
     if (json) {
         Json j = json_header("dmesg", path);
@@ -475,6 +480,7 @@ int cmd_dmesg(const std::string& path, const std::string& key, bool json, const 
                                {"subsystem", rec.subsystem},
                                {"device", rec.device}});
         j["records"] = std::move(records);
+        j["aes_impl"] = tools::json_opt(aes_impl);
         tools::write_json(std::cout, j);
     } else {
         std::cout << analysis::format_kernel_log(log.records, fmt);
