@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "decryptor/dump.hpp"
 #include "tools/cck.hpp"
@@ -18,7 +19,7 @@
 #include "producer/guest_source.hpp"
 #include "producer/seal.hpp"
 #include "support/util.hpp"
-#include "tools/report_json.hpp"
+#include "tools/report.hpp"
 
 using namespace pvdump;
 using namespace pvdump::format;
@@ -742,4 +743,49 @@ TEST_CASE("JSON output: escaping, invalid UTF-8, nesting, key order, and a docum
     CHECK(text.back() == '\n');
     CHECK(text.find("\"n\"") < text.find("\"neg\""));  // keys in the order they were set
     CHECK(text.find("\"neg\"") < text.find("\"s\""));
+}
+
+// tools/report.hpp: one emitter, two back ends; the text reads only the document,
+// and the check names every member the text neither shows nor leaves out on purpose.
+namespace {
+void shows_a(std::ostream& out, const tools::report::View& d, const tools::report::TextOptions&) {
+    out << "a=" << d.u64("a") << " " << (d.has("b") ? "b" : "no b") << "\n";
+}
+void leaves_out_c(std::ostream&, const tools::report::View& d, const tools::report::TextOptions&) {
+    d.not_shown("c");
+}
+void emit_sample(tools::report::Emitter& e, bool with_line_for_c) {
+    e.field("a", 7);
+    e.text(shows_a);
+    e.field("b", nullptr);
+    e.field("c", tools::Json{{"x", 1}, {"y", tools::Json::array({1, 2})}});
+    if (with_line_for_c) e.text(leaves_out_c);
+}
+}  // namespace
+
+TEST_CASE("report emitter: the same calls make the JSON document and the text, and unshown members are caught") {
+    std::ostringstream json, text, unchecked;
+    tools::report::JsonEmitter j;
+    emit_sample(j, true);
+    j.finish(json);
+    CHECK(json.str() == tools::json_text(tools::Json::parse(R"({"a": 7, "b": null, "c": {"x": 1, "y": [1, 2]}})")));
+    tools::report::TextEmitter t({}, /*check=*/true);
+    emit_sample(t, true);
+    t.finish(text);
+    CHECK(text.str() == "a=7 no b\n");
+    // Without the line that accounts for "c", the check names its leaves.
+    tools::report::TextEmitter bad({}, /*check=*/true);
+    emit_sample(bad, false);
+    std::string what;
+    try {
+        bad.finish(unchecked);
+    } catch (const std::logic_error& e) {
+        what = e.what();
+    }
+    CHECK(what == "the text report does not show /c/x /c/y/[]");
+    CHECK(unchecked.str() == "a=7 no b\n");  // the text was written before the check
+    tools::report::TextEmitter lax({}, /*check=*/false);
+    emit_sample(lax, false);
+    std::ostringstream lax_out;
+    CHECK_NOTHROW(lax.finish(lax_out));
 }

@@ -4,10 +4,11 @@
 
 #include <iomanip>
 #include <iostream>
+#include <memory>
 
 #include "format/kdump_reader.hpp"
 #include "tools/common.hpp"
-#include "tools/report_json.hpp"
+#include "tools/report.hpp"
 
 namespace pvdump::tools {
 namespace {
@@ -41,63 +42,80 @@ void row(std::ostream& out, const std::string& label, const std::string& value) 
     out << "  " << std::left << std::setw(16) << label << value << "\n";
 }
 
+using report::View;
+
+// What the text shows of the document: the path, then one row per property.
+void kdump_text(std::ostream& out, const View& d, const report::TextOptions&) {
+    for (const char* key : {"tool", "version", "command", "kind", "description"})
+        d.not_shown(key);  // the Format row says what the file is
+    out << d.str("path") << "\n";
+    const View k = d.at("kdump");
+    for (const char* key : {"incomplete", "phys_base", "max_mapnr"})
+        k.not_shown(key);  // incomplete: the error on stderr; the others are for programs
+    row(out, "Format", "kdump-compressed vmcore (makedumpfile \"KDUMP\", header version " +
+                           std::to_string(k.u64("header_version")) + ")");
+    row(out, "Compression", k.str("compression"));
+    row(out, "Dump level", level_text(std::int32_t(k.i64("dump_level"))));
+    const View u = k.at("utsname");
+    const std::string& node = u.str("nodename");
+    row(out, "Kernel", u.str("sysname") + " " + u.str("release") + " " + u.str("version") + " (" + u.str("machine") +
+                           (node.empty() ? "" : ", node " + node) + ")");
+    row(out, "CPUs", std::to_string(k.u64("nr_cpus")) + " (" + std::to_string(k.u64("prstatus_notes")) +
+                         " NT_PRSTATUS notes)");
+    row(out, "VMCOREINFO", k.has("vmcoreinfo_bytes") ? std::to_string(k.u64("vmcoreinfo_bytes")) + " bytes" : "none");
+    const View p = k.at("pages");
+    p.not_shown("raw");  // stored minus compressed
+    row(out, "Memory", human_bytes(p.u64("present") * 4096) + ": " + std::to_string(p.u64("present")) + " pages, " +
+                           std::to_string(p.u64("kept")) + " kept, " + std::to_string(p.u64("excluded")) + " excluded");
+    row(out, "Stored", std::to_string(p.u64("stored")) + " pages (" + std::to_string(p.u64("compressed")) +
+                           " compressed), " + std::to_string(p.u64("zero_shared")) + " zero pages share one, " +
+                           human_bytes(k.u64("page_data_bytes")) + " of page data");
+}
+
 }  // namespace
+
+void emit_kdump_info(report::Emitter& e, const char* tool, const std::string& path, const format::KdumpFileInfo& in) {
+    const char* compression = in.compression ? format::kdump_compression_name(*in.compression) : "mixed";
+    const std::uint64_t excluded = in.pages_present - std::min(in.pages_present, in.pages_dumped);
+    const std::uint64_t stored = in.pages_dumped - in.pages_shared_zero;
+    e.field("tool", tool);
+    e.field("version", PVDUMP_VERSION);
+    e.field("command", "info");
+    e.field("path", path);
+    e.field("kind", "kdump");
+    e.field("description", "kdump-compressed vmcore (makedumpfile format)");
+    Json kj;
+    kj["header_version"] = in.header_version;
+    kj["compression"] = compression;
+    kj["dump_level"] = in.dump_level;
+    kj["incomplete"] = in.incomplete;
+    kj["nr_cpus"] = in.nr_cpus;
+    kj["prstatus_notes"] = count_prstatus(in.notes);
+    kj["utsname"] = Json{{"sysname", in.sysname}, {"nodename", in.nodename}, {"release", in.release},
+                         {"version", in.version}, {"machine", in.machine}};
+    kj["phys_base"] = hex(in.phys_base);
+    kj["max_mapnr"] = in.max_mapnr;
+    kj["vmcoreinfo_bytes"] = in.vmcoreinfo ? Json(in.vmcoreinfo->size()) : Json(nullptr);
+    kj["pages"] = Json{{"present", in.pages_present},
+                       {"kept", in.pages_dumped},
+                       {"stored", stored},
+                       {"zero_shared", in.pages_shared_zero},
+                       {"excluded", excluded},
+                       {"compressed", in.pages_compressed},
+                       {"raw", stored - std::min(stored, in.pages_compressed)}};
+    kj["page_data_bytes"] = in.data_bytes;
+    e.field("kdump", std::move(kj));
+    e.text(kdump_text);
+}
 
 int kdump_info(const char* tool, const std::string& path, bool json) {
     format::KdumpFile k(path);
     k.scan_pages(/*decompress=*/true);  // every descriptor and every page's data is checked
     const format::KdumpFileInfo& in = k.info();
-    const char* compression = in.compression ? format::kdump_compression_name(*in.compression) : "mixed";
-    const std::uint64_t excluded = in.pages_present - std::min(in.pages_present, in.pages_dumped);
-    const std::uint64_t stored = in.pages_dumped - in.pages_shared_zero;
-    const std::uint64_t cpus = count_prstatus(in.notes);
-    if (json) {
-        Json doc;
-        doc["tool"] = tool;
-        doc["version"] = PVDUMP_VERSION;
-        doc["command"] = "info";
-        doc["path"] = path;
-        doc["kind"] = "kdump";
-        doc["description"] = "kdump-compressed vmcore (makedumpfile format)";
-        Json kj;
-        kj["header_version"] = in.header_version;
-        kj["compression"] = compression;
-        kj["dump_level"] = in.dump_level;
-        kj["incomplete"] = in.incomplete;
-        kj["nr_cpus"] = in.nr_cpus;
-        kj["prstatus_notes"] = cpus;
-        kj["utsname"] = Json{{"sysname", in.sysname}, {"nodename", in.nodename}, {"release", in.release},
-                            {"version", in.version}, {"machine", in.machine}};
-        kj["phys_base"] = hex(in.phys_base);
-        kj["max_mapnr"] = in.max_mapnr;
-        kj["vmcoreinfo_bytes"] = in.vmcoreinfo ? Json(in.vmcoreinfo->size()) : Json(nullptr);
-        kj["pages"] = Json{{"present", in.pages_present},
-                          {"kept", in.pages_dumped},
-                          {"stored", stored},
-                          {"zero_shared", in.pages_shared_zero},
-                          {"excluded", excluded},
-                          {"compressed", in.pages_compressed},
-                          {"raw", stored - std::min(stored, in.pages_compressed)}};
-        kj["page_data_bytes"] = in.data_bytes;
-        doc["kdump"] = kj;
-        write_json(std::cout, doc);
-    } else {
-        std::cout << path << "\n";
-        row(std::cout, "Format", "kdump-compressed vmcore (makedumpfile \"KDUMP\", header version " +
-                                     std::to_string(in.header_version) + ")");
-        row(std::cout, "Compression", compression);
-        row(std::cout, "Dump level", level_text(in.dump_level));
-        row(std::cout, "Kernel", in.sysname + " " + in.release + " " + in.version + " (" + in.machine +
-                                     (in.nodename.empty() ? "" : ", node " + in.nodename) + ")");
-        row(std::cout, "CPUs", std::to_string(in.nr_cpus) + " (" + std::to_string(cpus) + " NT_PRSTATUS notes)");
-        row(std::cout, "VMCOREINFO", in.vmcoreinfo ? std::to_string(in.vmcoreinfo->size()) + " bytes" : "none");
-        row(std::cout, "Memory", human_bytes(in.pages_present * 4096) + ": " + std::to_string(in.pages_present) +
-                                     " pages, " + std::to_string(in.pages_dumped) + " kept, " +
-                                     std::to_string(excluded) + " excluded");
-        row(std::cout, "Stored", std::to_string(stored) + " pages (" + std::to_string(in.pages_compressed) +
-                                     " compressed), " + std::to_string(in.pages_shared_zero) +
-                                     " zero pages share one, " + human_bytes(in.data_bytes) + " of page data");
-    }
+    const auto e = json ? std::unique_ptr<report::Emitter>(std::make_unique<report::JsonEmitter>())
+                        : std::unique_ptr<report::Emitter>(std::make_unique<report::TextEmitter>(report::TextOptions{}));
+    emit_kdump_info(*e, tool, path, in);
+    e->finish(std::cout);
     std::cout.flush();
     if (in.incomplete) {
         std::cerr << tool << ": error: '" << path
