@@ -102,9 +102,6 @@ struct Collector {
     }
 };
 
-// Passes over pv_mem_meta drop what they have read every 1 MiB of components.
-constexpr std::uint64_t kReleaseEvery = 65536;
-
 std::string page_name(std::uint64_t paddr) { return "page at guest address " + hex(paddr); }
 
 std::uint64_t mix(const std::uint8_t* t) {
@@ -140,11 +137,11 @@ void check_tweak_reuse(const detail::PageIndex& idx, const std::uint8_t* nonce, 
     std::uint64_t candidates = 0;
     auto for_each_encrypted = [&](auto&& fn) {
         std::uint8_t tweak[16];
+        detail::ComponentCursor meta(idx);
         for (const auto& b : idx.blocks())
             for (std::uint64_t p = 0; p < b.pages; ++p) {
                 const std::uint64_t paddr = b.paddr + p * kPageSize;
-                if (p % kReleaseEvery == 0 && p) idx.release_components(paddr - kReleaseEvery * kPageSize, paddr);
-                const std::uint8_t* c = idx.component(paddr);
+                const std::uint8_t* c = meta.at(paddr);
                 // Blocks are sorted and components indexed by address: past the
                 // end of pv_mem_meta no later page has one (p_memsz may be ~2^64).
                 if (!c) return;
@@ -200,6 +197,7 @@ PagePlan page_plan(const detail::PageIndex& idx, const std::array<std::uint8_t, 
     Collector out{plan, max_findings};
     static const std::uint8_t zeros[kPageSize] = {};
     std::uint8_t page[kPageSize];
+    detail::ComponentCursor meta(idx);  // pread, not the mapping
     // One summary line for a short pv_mem_meta, before the per-page findings.
     std::uint64_t needed = 0;
     for (const auto& b : idx.blocks()) needed = std::max(needed, (b.paddr / kPageSize + b.pages) * kTweakSize);
@@ -222,9 +220,8 @@ PagePlan page_plan(const detail::PageIndex& idx, const std::array<std::uint8_t, 
                         " on is not in the file (p_filesz < p_memsz)");
         for (std::uint64_t p = 0; p < b.pages; ++p) {
             const std::uint64_t paddr = b.paddr + p * kPageSize;
-            if (p % kReleaseEvery == 0 && p) idx.release_components(paddr - kReleaseEvery * kPageSize, paddr);
             ++plan.counts.total;
-            const std::uint8_t* c = idx.component(paddr);
+            const std::uint8_t* c = meta.at(paddr);
             if (!c) {
                 // This page and every later one of the block lie past the end of
                 // pv_mem_meta: count them at once, since p_memsz comes from the

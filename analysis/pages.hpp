@@ -45,11 +45,22 @@ public:
     // once a pass is done with them: pv_mem_meta is read in place and would
     // otherwise stay mapped whole (4 GiB for a 1 TiB guest).
     void release_components(std::uint64_t paddr_begin, std::uint64_t paddr_end) const {
+        std::uint64_t offset, size;
+        if (component_range(paddr_begin, paddr_end, offset, size)) dump_->release(offset, size);
+    }
+    // The file range of the components of [paddr_begin, paddr_end) that
+    // pv_mem_meta has (contiguous: it is indexed by page address), starting
+    // with paddr_begin's; false when it has none of them. For reading them
+    // without the mapping.
+    bool component_range(std::uint64_t paddr_begin, std::uint64_t paddr_end, std::uint64_t& offset,
+                         std::uint64_t& size) const {
         const std::uint64_t entries = meta_.size() / format::kTweakSize;
         const std::uint64_t first = std::min(paddr_begin / format::kPageSize, entries);
         const std::uint64_t last = std::min((paddr_end + format::kPageSize - 1) / format::kPageSize, entries);
-        if (last > first)
-            dump_->release(meta_offset_ + first * format::kTweakSize, (last - first) * format::kTweakSize);
+        if (last <= first) return false;
+        offset = meta_offset_ + first * format::kTweakSize;
+        size = (last - first) * format::kTweakSize;
+        return true;
     }
 
 private:
@@ -59,6 +70,32 @@ private:
     std::uint64_t meta_offset_ = 0;  // file offset of pv_mem_meta
     std::vector<Block> blocks_;  // sorted by address
     std::uint64_t total_pages_ = 0;
+};
+
+// pv_mem_meta read in file order without the mapping: entries come from
+// CoreFile::read_at (pread on an opened file) in windows of 64 KiB, so a pass
+// over every page neither faults the section in nor grows the resident set.
+class ComponentCursor {
+public:
+    explicit ComponentCursor(const PageIndex& idx) : idx_(idx) {}
+    // As PageIndex::component(paddr); valid until the next call.
+    const std::uint8_t* at(std::uint64_t paddr) {
+        const std::uint64_t i = paddr / format::kPageSize;
+        if (i >= lo_ && i < hi_) return buf_.data() + (i - lo_) * format::kTweakSize;
+        std::uint64_t offset, size;
+        if (!idx_.component_range(paddr, paddr + kWindow * format::kPageSize, offset, size)) return nullptr;
+        buf_.resize(size);
+        idx_.dump().read_at(offset, format::MutableBytes(buf_.data(), buf_.size()));
+        lo_ = i;
+        hi_ = i + size / format::kTweakSize;
+        return buf_.data();
+    }
+
+private:
+    static constexpr std::uint64_t kWindow = 4096;  // entries: 64 KiB
+    const PageIndex& idx_;
+    std::vector<std::uint8_t> buf_;
+    std::uint64_t lo_ = 0, hi_ = 0;
 };
 
 inline void make_tweak(const std::uint8_t* component, const std::uint8_t* nonce, std::uint8_t out[16]) {

@@ -1,8 +1,14 @@
 // SealedDump, its page producer and the pipeline's input end: see sealed_dump.hpp.
 #include "decryptor/sealed_dump.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "format/crypto.hpp"
 
@@ -43,15 +49,114 @@ public:
     std::unique_ptr<Reader> reader() const override { return std::make_unique<MappedReader>(file_); }
     void release(std::uint64_t offset, std::uint64_t size) const override { file_.release(offset, size); }
     void advise_sequential() const override { file_.advise_sequential(); }
+    const char* name() const override { return "mmap"; }
 
 private:
     const CoreFile& file_;
+};
+
+// Pages are read with pread into the caller's buffer; see pread_input().
+class PreadInput final : public PageInput {
+public:
+    PreadInput(const CoreFile& file, bool drop_behind) : file_(file), fd_(file.fd()), drop_(drop_behind) {
+        if (fd_ < 0) fail(ErrorCode::Internal, "pread input without an opened file");
+        if (const Section* m = file.section("pv_mem_meta")) {
+            meta_lo_ = m->offset;
+            meta_hi_ = m->offset + m->size;  // checked against the file size by the index
+        }
+    }
+    class PReader final : public Reader {
+    public:
+        explicit PReader(const PreadInput& in) : in_(in) {}
+        const std::uint8_t* read(std::uint64_t offset, std::uint64_t size, std::uint8_t* scratch) override {
+            in_.ahead(offset, size);
+            in_.read_exact(offset, scratch, size);
+            return scratch;
+        }
+
+    private:
+        const PreadInput& in_;
+    };
+    std::unique_ptr<Reader> reader() const override { return std::make_unique<PReader>(*this); }
+    void release(std::uint64_t offset, std::uint64_t size) const override {
+        if (drop_ && size) posix_fadvise(fd_, off_t(offset), off_t(size), POSIX_FADV_DONTNEED);
+    }
+    void advise_sequential() const override {
+        posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+        sequential_ = true;
+    }
+    const char* name() const override { return drop_ ? "pread-drop" : "pread"; }
+
+    void read_exact(std::uint64_t offset, std::uint8_t* out, std::uint64_t size) const {
+        std::uint64_t done = 0;
+        while (done < size) {
+            const ssize_t n = ::pread(fd_, out + done, std::size_t(size - done), off_t(offset + done));
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0)
+                fail(ErrorCode::Io, "cannot read the dump '" + file_.name() + "' at offset " + hex(offset + done) + ": " +
+                                        std::strerror(errno));
+            if (n == 0)
+                fail(ErrorCode::Io, "the dump '" + file_.name() + "' ends at offset " + hex(offset + done) +
+                                        ", before the data it described when it was opened (it shrank)");
+            done += std::uint64_t(n);
+        }
+    }
+
+private:
+    const CoreFile& file_;
+    int fd_;
+    bool drop_;
+    mutable bool sequential_ = false;  // set before the readers start
+    std::uint64_t meta_lo_ = 0, meta_hi_ = 0;
+
+    // Read-ahead for a reader in file order: memory and pv_mem_meta are two
+    // sequential streams; each is announced `window` ahead, in steps of half
+    // a window (each page is announced once, with few calls).
+    struct Ahead {
+        std::mutex mu;
+        std::uint64_t to = 0;
+    };
+    mutable Ahead memory_, meta_;
+    static constexpr std::uint64_t kMemoryWindow = 16u << 20, kMetaWindow = 64u << 10;
+
+    void ahead(std::uint64_t offset, std::uint64_t size) const {
+        if (!sequential_) return;
+        const bool meta = offset >= meta_lo_ && offset < meta_hi_;
+        Ahead& a = meta ? meta_ : memory_;
+        const std::uint64_t window = meta ? kMetaWindow : kMemoryWindow;
+        const std::uint64_t end = offset + size;
+        std::uint64_t from, to;
+        {
+            std::lock_guard lk(a.mu);
+            // A reader far behind or ahead of the mark (another region) restarts it.
+            if (a.to > end + 2 * window || a.to + 2 * window < end) a.to = end;
+            if (a.to >= end + window / 2) return;
+            from = std::max(a.to, end);
+            to = end + window;
+            if (meta) to = std::min(to, meta_hi_);
+            a.to = to;
+        }
+        if (to > from) posix_fadvise(fd_, off_t(from), off_t(to - from), POSIX_FADV_WILLNEED);
+    }
 };
 
 }  // namespace
 
 std::unique_ptr<PageCipher> make_xts_page_cipher(Bytes xts_key) { return std::make_unique<XtsPageCipher>(xts_key); }
 std::unique_ptr<PageInput> mapped_input(const CoreFile& file) { return std::make_unique<MappedInput>(file); }
+std::unique_ptr<PageInput> pread_input(const CoreFile& file, bool drop_behind) {
+    return std::make_unique<PreadInput>(file, drop_behind);
+}
+
+std::unique_ptr<PageInput> default_input(const CoreFile& file) {
+    if (file.fd() < 0) return mapped_input(file);
+    const char* env = std::getenv("PVDUMP_INPUT");
+    const std::string want = env ? env : "";
+    if (want.empty() || want == "pread") return pread_input(file);
+    if (want == "pread-drop") return pread_input(file, true);
+    if (want == "mmap") return mapped_input(file);
+    fail(ErrorCode::Usage, "PVDUMP_INPUT='" + want + "' is not one of pread, pread-drop, mmap");
+}
 
 // ---- SealedDump -------------------------------------------------------------------
 
@@ -59,7 +164,7 @@ SealedDump SealedDump::open(const std::string& path) { return SealedDump(CoreFil
 
 SealedDump::SealedDump(CoreFile file)
     : file_(std::make_unique<CoreFile>(std::move(file))),
-      input_(mapped_input(*file_)),
+      input_(default_input(*file_)),
       cipher_(std::make_unique<PageCipherFactory>(make_xts_page_cipher)) {}
 SealedDump::SealedDump(SealedDump&&) noexcept = default;
 SealedDump& SealedDump::operator=(SealedDump&&) noexcept = default;
@@ -92,8 +197,8 @@ PageDecryptor::PageDecryptor(const SealedView& d)
     : d_(d), cipher_((*d.cipher)(d.keys->xts_key.view())), reader_(d.input->reader()) {}
 
 // Invalid or missing pages (only reached with --force) become holes.
-PageFill PageDecryptor::transform(const Block& b, std::uint64_t p, const std::uint8_t* in, std::uint8_t* out) {
-    const std::uint8_t* c = d_.pages->component(b.paddr + p * kPageSize);
+PageFill PageDecryptor::transform(const Block& b, std::uint64_t p, const std::uint8_t* c, const std::uint8_t* in,
+                                  std::uint8_t* out) {
     if (!c || p >= b.present) return PageFill::Hole;
     switch (classify_component(c).state) {
     case PageState::Encrypted: {
@@ -113,17 +218,29 @@ PageFill PageDecryptor::transform(const Block& b, std::uint64_t p, const std::ui
 }
 
 PageFill PageDecryptor::page(const Block& b, std::uint64_t p, std::uint8_t* out) {
-    const std::uint8_t* in = p < b.present ? reader_->read(b.offset + p * kPageSize, kPageSize, out) : out;
-    return transform(b, p, in, out);
+    PageFill fill;
+    pages(b, p, 1, out, &fill, false);
+    return fill;
 }
 
 void PageDecryptor::pages(const Block& b, std::uint64_t first, std::uint64_t n, std::uint8_t* out, PageFill* fill,
                           bool scan_zero) {
+    // The components first (pv_mem_meta is indexed by page address: the
+    // batch's entries are one range), then the pages, each in one read.
+    const std::uint64_t paddr = b.paddr + first * kPageSize;
+    std::uint64_t coff = 0, csize = 0;
+    const std::uint8_t* comps = nullptr;
+    std::uint64_t covered = 0;  // pages of the batch with a component
+    if (d_.pages->component_range(paddr, paddr + n * kPageSize, coff, csize)) {  // starts at paddr's entry
+        if (components_.size() < csize) components_.resize(csize);
+        comps = reader_->read(coff, csize, components_.data());
+        covered = csize / kTweakSize;
+    }
     const std::uint64_t present = first < b.present ? std::min(n, b.present - first) : 0;
     const std::uint8_t* in = present ? reader_->read(b.offset + first * kPageSize, present * kPageSize, out) : out;
     for (std::uint64_t k = 0; k < n; ++k) {
         std::uint8_t* o = out + k * kPageSize;
-        fill[k] = transform(b, first + k, k < present ? in + k * kPageSize : o, o);
+        fill[k] = transform(b, first + k, k < covered ? comps + k * kTweakSize : nullptr, k < present ? in + k * kPageSize : o, o);
         if (scan_zero && fill[k] == PageFill::Data && is_all_zero(o, kPageSize)) fill[k] = PageFill::Zero;
     }
 }
@@ -162,7 +279,9 @@ void DecryptSource::release(std::uint64_t first, std::uint64_t end) const {
         const std::uint64_t lo = a.first_page, hi = z.first_page + z.pages;
         const std::uint64_t present_hi = std::min(hi, blk.present);
         if (present_hi > lo) d_.input->release(blk.offset + lo * kPageSize, (present_hi - lo) * kPageSize);
-        d_.pages->release_components(blk.paddr + lo * kPageSize, blk.paddr + hi * kPageSize);
+        std::uint64_t coff, csize;
+        if (d_.pages->component_range(blk.paddr + lo * kPageSize, blk.paddr + hi * kPageSize, coff, csize))
+            d_.input->release(coff, csize);
         i = j + 1;
     }
 }
@@ -231,7 +350,7 @@ private:
 class OwningSealedMemory final : public MemoryView {
 public:
     OwningSealedMemory(const CoreFile& file, const Keys& keys)
-        : pages_(file), input_(mapped_input(file)), cipher_(make_xts_page_cipher),
+        : pages_(file), input_(default_input(file)), cipher_(make_xts_page_cipher),
           mem_(SealedView{&file, &pages_, &keys, input_.get(), &cipher_}) {}
     bool contains(std::uint64_t paddr, std::uint64_t size) const override { return mem_.contains(paddr, size); }
     void read(std::uint64_t paddr, std::span<std::uint8_t> out) const override { mem_.read(paddr, out); }

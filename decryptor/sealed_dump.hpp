@@ -9,9 +9,9 @@
 // references stay valid across a move).
 //
 // Replaceable parts (for other inputs and ciphers):
-//   PageInput   where the ciphertext comes from (default: the mapping, with
-//               prefetch before and release after use; a pread input reads
-//               into the caller's buffer instead).
+//   PageInput   where the ciphertext and the tweak components come from
+//               (default: pread into worker-owned buffers, pread_input(); the
+//               mapping, mapped_input(), with PVDUMP_INPUT=mmap).
 //   PageCipher  the per-page transform (default: OpenSSL AES-256-XTS).
 #pragma once
 #include <cstdint>
@@ -41,25 +41,47 @@ public:
 using PageCipherFactory = std::function<std::unique_ptr<PageCipher>(format::Bytes xts_key)>;
 std::unique_ptr<PageCipher> make_xts_page_cipher(format::Bytes xts_key);
 
-// Where the dump's bytes come from.
+// Where the dump's bytes come from: memory pages and their pv_mem_meta components.
 class PageInput {
 public:
     class Reader {  // one per thread
     public:
         virtual ~Reader() = default;
         // The file's bytes [offset, offset + size): either a pointer into a
-        // mapping or `scratch` (size bytes) filled by a read. Valid until the next call.
+        // mapping (valid while the input lives) or `scratch` (size bytes)
+        // filled by a read. Error(Io) when the file cannot be read (it shrank).
         virtual const std::uint8_t* read(std::uint64_t offset, std::uint64_t size, std::uint8_t* scratch) = 0;
     };
     virtual ~PageInput() = default;
     virtual std::unique_ptr<Reader> reader() const = 0;
-    // A range is done with (drop it from the resident set, if mapped).
+    // A range is done with, in file order per region (memory, pv_mem_meta):
+    // drop it from the resident set if mapped, from the page cache if asked to.
     virtual void release(std::uint64_t /*offset*/, std::uint64_t /*size*/) const {}
-    // The whole file will be read in order.
+    // The whole file will be read in order (from now on, read ahead).
     virtual void advise_sequential() const {}
+    virtual const char* name() const = 0;  // "pread", "mmap", ...
 };
-// The default input: the CoreFile's mapping.
+
+// The dump's bytes read with pread into the caller's buffer (for the
+// pipeline: the worker's batch, one pread per item; for the mount: the cache
+// slot), never through the mapping: a file that shrinks under it fails the
+// read with Error(Io) where a mapping would SIGBUS, and its pages never count
+// against the resident set. After advise_sequential(), the next 16 MiB of
+// memory (and 64 KiB of pv_mem_meta) are announced with POSIX_FADV_WILLNEED
+// ahead of the readers. With drop_behind, released ranges are dropped from
+// the page cache (POSIX_FADV_DONTNEED): a cold dump then leaves no trace in
+// the cache, but a warm one is cold for the next reader (bench/README.md).
+// `file` must be an opened file (fd() >= 0).
+std::unique_ptr<PageInput> pread_input(const format::CoreFile& file, bool drop_behind = false);
+// The CoreFile's mapping: pages are read in place (prefetched with
+// MADV_POPULATE_READ, dropped with MADV_DONTNEED after use). The only input
+// for parsed bytes (CoreFile::parse).
 std::unique_ptr<PageInput> mapped_input(const format::CoreFile& file);
+// What a SealedDump reads with: pread_input() for an opened file, unless the
+// environment says PVDUMP_INPUT=mmap (mapped_input) or =pread-drop
+// (pread_input with drop_behind); mapped_input for parsed bytes. Error(Usage)
+// on another value.
+std::unique_ptr<PageInput> default_input(const format::CoreFile& file);
 
 // Non-owning view of what decrypting pages needs; valid while its owner lives.
 struct SealedView {
@@ -122,8 +144,9 @@ public:
     // Page p of block b into out (4096 bytes). Zero pages, and with --force
     // invalid or missing ones, are Hole: out is left as it was.
     format::pipeline::PageFill page(const Block& b, std::uint64_t p, std::uint8_t* out);
-    // Pages [first, first + n) of block b into out (n pages) in one read;
-    // with scan_zero, pages of zeros are marked Zero.
+    // Pages [first, first + n) of block b into out (n pages): one read for
+    // their components, one for the pages; with scan_zero, pages of zeros
+    // are marked Zero. Everything comes through the dump's PageInput.
     void pages(const Block& b, std::uint64_t first, std::uint64_t n, std::uint8_t* out,
                format::pipeline::PageFill* fill, bool scan_zero);
 
@@ -131,7 +154,9 @@ private:
     SealedView d_;
     std::unique_ptr<PageCipher> cipher_;
     std::unique_ptr<PageInput::Reader> reader_;
-    format::pipeline::PageFill transform(const Block& b, std::uint64_t p, const std::uint8_t* in, std::uint8_t* out);
+    std::vector<std::uint8_t> components_;  // the batch's pv_mem_meta entries, when read
+    format::pipeline::PageFill transform(const Block& b, std::uint64_t p, const std::uint8_t* component,
+                                         const std::uint8_t* in, std::uint8_t* out);
 };
 
 // The pipeline's input end for a sealed dump: items are the plan's

@@ -121,28 +121,13 @@ struct VmcoreReader::Impl {
                                     "' was modified since it was opened: its memory is no longer served");
     }
 
-    void pread_exact(std::uint64_t offset, std::uint8_t* out, std::size_t size) const {
-        std::size_t done = 0;
-        while (done < size) {
-            ssize_t n = ::pread(dump->file().fd(), out + done, size - done, off_t(offset + done));
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0)
-                fail(ErrorCode::Io, "cannot read the dump '" + dump->file().name() + "' at offset " + hex(offset + done) + ": " +
-                                        std::strerror(errno));
-            if (n == 0)
-                fail(ErrorCode::Io, "the dump '" + dump->file().name() + "' ends at offset " + hex(offset + done) +
-                                        ", before the memory it described when it was opened");
-            done += std::size_t(n);
-        }
-    }
-
     std::size_t block_of_chunk(std::uint64_t chunk) const {
         auto it = std::upper_bound(chunk_base.begin(), chunk_base.end(), chunk);
         return std::size_t(it - chunk_base.begin()) - 1;
     }
 
     // Decrypts one chunk into dst (the pages the chunk has; the rest untouched).
-    // The ciphertext comes through PreadInput (below), never the mapping.
+    // Ciphertext and components come through pread_input(), never the mapping.
     void fill(std::uint64_t chunk, std::uint8_t* dst, PageDecryptor& pd) const {
         const std::size_t bi = block_of_chunk(chunk);
         const Block& b = blocks[bi];
@@ -335,32 +320,6 @@ struct VmcoreReader::Impl {
     }
 };
 
-namespace {
-// The dump's bytes by pread into the caller's buffer: a file that shrinks
-// under the reader makes a read fail (Error(Io)) where a mapping would SIGBUS.
-class PreadInput final : public PageInput {
-public:
-    explicit PreadInput(const VmcoreReader::Impl* m) : m_(m) {}
-    class PReader final : public Reader {
-    public:
-        explicit PReader(const VmcoreReader::Impl* m) : m_(m) {}
-        const std::uint8_t* read(std::uint64_t offset, std::uint64_t size, std::uint8_t* scratch) override;
-
-    private:
-        const VmcoreReader::Impl* m_;
-    };
-    std::unique_ptr<Reader> reader() const override { return std::make_unique<PReader>(m_); }
-
-private:
-    const VmcoreReader::Impl* m_;
-};
-}  // namespace
-
-const std::uint8_t* PreadInput::PReader::read(std::uint64_t offset, std::uint64_t size, std::uint8_t* scratch) {
-    m_->pread_exact(offset, scratch, std::size_t(size));
-    return scratch;
-}
-
 VmcoreReader::VmcoreReader(SealedDump dump, CheckedDump checked, const ReaderOptions& options)
     : impl_(std::make_unique<Impl>()) {
     Impl& m = *impl_;
@@ -380,8 +339,10 @@ VmcoreReader::VmcoreReader(SealedDump dump, CheckedDump checked, const ReaderOpt
         m.range_off.push_back(m.layout->range_offset(i));
         m.total_chunks += (m.blocks[i].pages + kChunkPages - 1) / kChunkPages;
     }
-    // Pages are read with pread from here on; drop what the checks mapped.
-    m.dump->set_input(std::make_unique<PreadInput>(&m));
+    // Pages and components are read with pread from here on, whatever
+    // PVDUMP_INPUT says (a mapping SIGBUSes when the file shrinks under the
+    // mount); drop what the checks mapped.
+    m.dump->set_input(pread_input(m.dump->file()));
     m.dump->file().release(0, m.dump->file().file_size());
 
     if (options.cache_bytes < (std::uint64_t(1) << 20))

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -180,6 +181,64 @@ TEST_CASE("VmcoreReader: a dump that shrinks or is modified under the reader fai
         REQUIRE(r->read(mem, 4096, buf.data()) == 4096);
         CHECK(std::memcmp(buf.data(), want.data() + mem, 4096) == 0);
     }
+}
+
+namespace {
+// Decrypts as the real cipher does; once armed, the first page it decrypts
+// truncates the dump first: the file shrinks in the middle of a chunk's fill,
+// after the reader's size check (the window a mapping turns into SIGBUS).
+class TruncatingCipher final : public decryptor::PageCipher {
+public:
+    TruncatingCipher(format::Bytes key, std::atomic<bool>& armed, std::string path)
+        : real_(decryptor::make_xts_page_cipher(key)), armed_(armed), path_(std::move(path)) {}
+    void decrypt(const std::uint8_t tweak[16], const std::uint8_t* in, std::uint8_t* out) override {
+        if (armed_.exchange(false)) REQUIRE(truncate(path_.c_str(), 100000) == 0);
+        real_->decrypt(tweak, in, out);
+    }
+
+private:
+    std::unique_ptr<decryptor::PageCipher> real_;
+    std::atomic<bool>& armed_;
+    std::string path_;
+};
+}  // namespace
+
+TEST_CASE("VmcoreReader: a dump truncated in the middle of a fill fails the next read with Error(Io), no SIGBUS") {
+    // pv_mem_meta lies after the memory in the file: with the components read
+    // from the mapping, the pages after the truncating one raised SIGBUS.
+    TempDir tmp;
+    const auto want = file_output(data("basic.pvdump"), tmp / "out.elf");
+    const std::string copy = tmp / "copy.pvdump";
+    std::filesystem::copy_file(data("basic.pvdump"), copy);
+    std::atomic<bool> armed{false};
+    decryptor::SealedDump dump = decryptor::SealedDump::open(copy);
+    dump.set_cipher([&](format::Bytes key) { return std::make_unique<TruncatingCipher>(key, armed, copy); });
+    auto k = cck();
+    decryptor::CheckedDump checked = decryptor::check_dump(dump, copy, k.view(), false);
+    decryptor::ReaderOptions o;
+    o.cache_bytes = 1 << 20;
+    o.threads = 1;
+    decryptor::VmcoreReader r(std::move(dump), std::move(checked), o);
+    const std::uint64_t mem = want.size() - (4u << 20);  // the memory starts here
+    std::vector<std::uint8_t> buf(4u << 20);
+    armed = true;
+    try {
+        r.read(mem, buf.size(), buf.data());
+        FAIL("read all the memory of a dump truncated under the reader");
+    } catch (const Error& e) {
+        CHECK(e.code() == ErrorCode::Io);
+        CHECK(std::string(e.what()).find(copy) != std::string::npos);
+        CHECK(std::string(e.what()).find("changed size") != std::string::npos);
+    }
+    CHECK_FALSE(armed.load());
+    CHECK(std::filesystem::file_size(copy) == 100000);
+    // The chunk read before the truncation was complete and is served; the
+    // headers still read; the rest of the memory keeps failing with Error(Io).
+    REQUIRE(r.read(mem, 65536, buf.data()) == 65536);
+    CHECK(std::memcmp(buf.data(), want.data() + mem, 65536) == 0);
+    REQUIRE(r.read(0, 4096, buf.data()) == 4096);
+    CHECK(std::memcmp(buf.data(), want.data(), 4096) == 0);
+    CHECK_THROWS_AS(r.read(mem + (2u << 20), 4096, buf.data()), Error);
 }
 
 TEST_CASE("VmcoreReader refuses a cache under 1 MiB") {
