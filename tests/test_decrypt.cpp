@@ -329,6 +329,54 @@ TEST_CASE("output is identical whatever the thread count, and streamed") {
     CHECK(std::vector<std::uint8_t>(r.out.begin(), r.out.end()) == outs[0]);
 }
 
+TEST_CASE("the pread input (default), pread with drop-behind and the mapping write identical vmcores") {
+    auto cck = key_file("cck.bin");
+    TempDir tmp;
+    const std::string generated = tmp / "gen.pvdump";
+    REQUIRE(run(bin("pvseal") + " --generate 6148K --block 0:3M --block 0x500000:2M --block 0x1000000:1028K --cck " +
+                key("cck.bin") + " -o " + generated + " --deterministic input-test -q")
+                .exit_code == 0);
+    for (const std::string& dump : {data("basic.pvdump"), data("overlap-osii.pvdump"), generated}) {
+        CAPTURE(dump);
+        std::vector<std::vector<std::uint8_t>> outs;
+        for (const char* input : {"pread", "mmap", "pread-drop"})
+            for (const bool kdump : {false, true})
+                for (const std::string& out : {std::string(tmp / "out"), std::string("-")}) {
+                    CAPTURE(input);
+                    CAPTURE(kdump);
+                    CAPTURE(out);
+                    if (out == "-" && kdump) continue;
+                    REQUIRE(setenv("PVDUMP_INPUT", input, 1) == 0);
+                    if (out == "-") {
+                        auto r = run("PVDUMP_INPUT=" + std::string(input) + " " + bin("pvdecrypt") + " " + dump + " -k " +
+                                     key("cck.bin") + " -o - -j 2");
+                        REQUIRE(r.exit_code == 0);
+                        CHECK(std::vector<std::uint8_t>(r.out.begin(), r.out.end()) == outs.at(0));
+                        continue;
+                    }
+                    decryptor::DecryptRequest req;
+                    req.dump_path = dump;
+                    req.output_path = out;
+                    req.options.threads = 2;
+                    if (kdump) req.kdump.emplace();
+                    decryptor::decrypt_dump(req, cck.view());
+                    outs.push_back(read_file(out));
+                    // A kdump header holds the time it was written.
+                    if (kdump) std::fill_n(outs.back().begin() + kdump::kOffTimestamp, 8, 0);
+                    std::filesystem::remove(out);
+                }
+        unsetenv("PVDUMP_INPUT");
+        REQUIRE(outs.size() == 6);
+        for (std::size_t i = 2; i < outs.size(); ++i) CHECK(outs[i] == outs[i % 2]);
+        if (dump == data("basic.pvdump")) CHECK(outs[0].size() > 4u << 20);
+    }
+    // An unknown input is a usage error.
+    auto r = run("PVDUMP_INPUT=mmapp " + bin("pvdecrypt") + " " + data("basic.pvdump") + " -k " + key("cck.bin") +
+                 " -o /dev/null");
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("PVDUMP_INPUT='mmapp'") != std::string::npos);
+}
+
 TEST_CASE("an existing output is refused without --force, and the input is never the output") {
     auto cck = key_file("cck.bin");
     TempDir tmp;

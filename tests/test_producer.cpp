@@ -665,4 +665,29 @@ TEST_CASE("seal: the real guest (plain vmcore) round-trips and keeps its VMCOREI
         differ += x != y;
     }
     CHECK(differ == 0);
+    // The mapped input and pread with drop-behind write the same bytes, as
+    // an ELF vmcore and as a kdump file (pread is the default).
+    const std::vector<std::uint8_t> want = read_file(d / "real.vmcore");
+    std::filesystem::remove(d / "real.vmcore");
+    std::optional<std::vector<std::uint8_t>> kdump;
+    for (const char* input : {"pread", "mmap", "pread-drop"}) {
+        CAPTURE(input);
+        REQUIRE(setenv("PVDUMP_INPUT", input, 1) == 0);
+        req.options.threads = 2;
+        req.output_path = d / "elf";
+        decryptor::decrypt_dump(req, cck.view());
+        CHECK(read_file(req.output_path) == want);
+        std::filesystem::remove(req.output_path);
+        req.output_path = d / "kdump";
+        req.kdump.emplace();
+        decryptor::decrypt_dump(req, cck.view());
+        req.kdump.reset();
+        std::vector<std::uint8_t> k = read_file(req.output_path);
+        REQUIRE(k.size() > kdump::kOffTimestamp + 8);
+        std::fill_n(k.begin() + kdump::kOffTimestamp, 8, 0);  // the time it was written
+        if (!kdump) kdump = std::move(k);
+        else CHECK(k == *kdump);
+        std::filesystem::remove(req.output_path);
+    }
+    unsetenv("PVDUMP_INPUT");
 }
