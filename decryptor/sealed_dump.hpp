@@ -66,9 +66,10 @@ public:
 // pipeline: the worker's batch, one pread per item; for the mount: the cache
 // slot), never through the mapping: a file that shrinks under it fails the
 // read with Error(Io) where a mapping would SIGBUS, and its pages never count
-// against the resident set. After advise_sequential(), the next 16 MiB of
-// memory (and 64 KiB of pv_mem_meta) are announced with POSIX_FADV_WILLNEED
-// ahead of the readers. With drop_behind, released ranges are dropped from
+// against the resident set. After advise_sequential(), a read that misses the
+// page cache (preadv2 RWF_NOWAIT comes back short) announces the next 16 MiB
+// of memory (or 64 KiB of pv_mem_meta) with POSIX_FADV_WILLNEED ahead of the
+// readers; a warm dump is read without hints. With drop_behind, released ranges are dropped from
 // the page cache (POSIX_FADV_DONTNEED): a cold dump then leaves no trace in
 // the cache, but a warm one is cold for the next reader (bench/README.md).
 // `file` must be an opened file (fd() >= 0).
