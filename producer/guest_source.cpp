@@ -257,9 +257,28 @@ private:
             }
             return t;
         }();
+        // One draw picks four words (16 bits each) and their line breaks: a
+        // line breaks after a word once it is longer than 60 + (bits >> 12)
+        // characters (separators not counted).
         std::size_t at = 0, line = 0;
+        // Fast path: while four words and their separators surely fit (each at
+        // most 16 + 1 bytes), no bounds checks; the same bytes as the careful
+        // loop below, with the line break chosen without a branch.
+        constexpr std::size_t kFourWords = 4 * 17;
+        while (at + kFourWords <= kPageSize) {
+            const std::uint64_t v = rng.next();
+            for (int k = 0; k < 4; ++k) {
+                const std::uint32_t bits = std::uint32_t(v >> (16 * k)) & 0xffff;
+                const Word& w = words[bits % kWordCount];
+                std::memcpy(out + at, w.bytes.data(), 16);  // the tail is overwritten next
+                at += w.size;
+                line += w.size;
+                const bool brk = line > 60 + (bits >> 12);
+                out[at++] = brk ? '\n' : ' ';
+                line = brk ? 0 : line;
+            }
+        }
         while (at < kPageSize) {
-            // One draw picks four words (16 bits each) and their line breaks.
             const std::uint64_t v = rng.next();
             for (int k = 0; k < 4 && at < kPageSize; ++k) {
                 const std::uint32_t bits = std::uint32_t(v >> (16 * k)) & 0xffff;
