@@ -17,6 +17,21 @@
 #include "producer/printk_hook.hpp"
 #include "producer/random.hpp"
 
+// x86-64: random pages eight words at a time with AVX-512 (64-bit multiplies
+// in vector registers), chosen at run time; the same bytes as the scalar loop.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define PVDUMP_FILL_AVX512 1
+// GCC 12's AVX-512 headers trip -Wuninitialized in callers (GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#else
+#define PVDUMP_FILL_AVX512 0
+#endif
+
 namespace pvdump::producer {
 
 using format::kPageSize;
@@ -24,10 +39,44 @@ using format::MemoryRange;
 
 namespace {
 
+constexpr std::uint64_t kRngStep = 0x2545f4914f6cdd1dull;
+
 struct Rng {
     std::uint64_t state;
-    std::uint64_t next() { return mix64(state++ * 0x2545f4914f6cdd1dull); }
+    std::uint64_t next() { return mix64(state++ * kRngStep); }
 };
+
+#if PVDUMP_FILL_AVX512
+// out[i] = mix64((state + i) * kRngStep) for the page's 512 words, as
+// little-endian bytes: Rng::next() 512 times, eight lanes at once.
+__attribute__((target("avx512f,avx512dq"))) void fill_words_avx512(std::uint64_t state, std::uint8_t* out) {
+    const __m512i step = _mm512_set1_epi64(std::int64_t(kRngStep));
+    const __m512i golden = _mm512_set1_epi64(std::int64_t(0x9e3779b97f4a7c15ull));
+    const __m512i m1 = _mm512_set1_epi64(std::int64_t(0xbf58476d1ce4e5b9ull));
+    const __m512i m2 = _mm512_set1_epi64(std::int64_t(0x94d049bb133111ebull));
+    const __m512i eight = _mm512_set1_epi64(8);
+    __m512i s = _mm512_add_epi64(_mm512_set1_epi64(std::int64_t(state)), _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
+    for (std::size_t i = 0; i < kPageSize; i += 64) {
+        __m512i x = _mm512_add_epi64(_mm512_mullo_epi64(s, step), golden);
+        x = _mm512_mullo_epi64(_mm512_xor_si512(x, _mm512_srli_epi64(x, 30)), m1);
+        x = _mm512_mullo_epi64(_mm512_xor_si512(x, _mm512_srli_epi64(x, 27)), m2);
+        x = _mm512_xor_si512(x, _mm512_srli_epi64(x, 31));
+        _mm512_storeu_si512(out + i, x);
+        s = _mm512_add_epi64(s, eight);
+    }
+}
+
+bool cpu_has_avx512dq() {
+    static const bool yes = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    }();
+    return yes;
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
 
 std::string plural(std::size_t n, const char* one, const char* many) {
     return std::to_string(n) + " " + (n == 1 ? one : many);
@@ -234,6 +283,13 @@ private:
         return {PageKind::Data, false};
     }
     static void fill_random(Rng& rng, std::uint8_t* out) {
+#if PVDUMP_FILL_AVX512
+        if (cpu_has_avx512dq()) {
+            fill_words_avx512(rng.state, out);
+            rng.state += kPageSize / 8;
+            return;
+        }
+#endif
         for (std::size_t i = 0; i < kPageSize; i += 8) {
             // Little-endian whatever the host: the same seed, the same guest
             // (a host-order memcpy gave s390x other bytes than x86).
