@@ -13,96 +13,17 @@
 #include <openssl/crypto.h>
 
 #include "format/elf.hpp"
-#include "format/mapped_file.hpp"
 
 namespace pvdump::analysis {
 using namespace format;
 
 namespace {
 
-using elf::PT_LOAD;
-using elf::PT_NOTE;
 constexpr std::uint64_t kPhdrSize = elf::Phdr::kSize, kShdrSize = elf::Shdr::kSize;
 
 std::uint64_t end_of(std::uint64_t offset, std::uint64_t size) {
     std::uint64_t e;
     return add_overflows(offset, size, e) ? ~std::uint64_t(0) : e;
-}
-
-// ---- what the headers of an unindexable file still tell --------------------------
-
-// CoreFile refuses a file as soon as one part is out of bounds; for triage we
-// read every header field that is inside the file and mark what is not.
-void probe_headers(Bytes file, InfoReport& r) {
-    if (file.size() < 64 || std::memcmp(file.data(), "\x7f" "ELF", 4) != 0 || file[4] != 2 || file[5] != 2) return;
-    Reader f(file, "file '" + r.path + "'");
-    r.phoff = f.u64(32, "e_phoff");
-    r.shoff = f.u64(40, "e_shoff");
-    r.e_ehsize = f.u16(52, "e_ehsize");
-    r.phnum = f.u16(56, "e_phnum");
-    const std::uint64_t shnum = f.u16(60, "e_shnum");
-    const std::uint16_t shstrndx = f.u16(62, "e_shstrndx");
-    r.described_size = 64;
-    if (r.phnum != elf::PN_XNUM) r.described_size = std::max(r.described_size, end_of(r.phoff, r.phnum * kPhdrSize));
-    r.described_size = std::max(r.described_size, end_of(r.shoff, shnum * kShdrSize));
-
-    // Sections first: their names tell a PV dump.
-    if (r.shoff && shnum && shnum < 4096 && range_fits(r.shoff, shnum * kShdrSize, file.size()) && shstrndx < shnum) {
-        const std::uint64_t so = r.shoff + std::uint64_t(shstrndx) * kShdrSize;
-        const std::uint64_t str_off = f.u64(so + 24, "sh_offset"), str_size = f.u64(so + 32, "sh_size");
-        const bool strtab_ok = range_fits(str_off, str_size, file.size());
-        for (std::uint64_t i = 1; i < shnum; ++i) {
-            const std::uint64_t o = r.shoff + i * kShdrSize;
-            SectionInfo s;
-            const std::uint32_t name_idx = f.u32(o, "sh_name");
-            s.offset = f.u64(o + 24, "sh_offset");
-            s.size = f.u64(o + 32, "sh_size");
-            s.in_file = range_fits(s.offset, s.size, file.size());
-            if (strtab_ok && name_idx < str_size) {
-                const char* nm = reinterpret_cast<const char*>(file.data() + str_off + name_idx);
-                s.name.assign(nm, strnlen(nm, str_size - name_idx));
-            } else {
-                s.name = "section " + std::to_string(i);
-            }
-            r.described_size = std::max(r.described_size, end_of(s.offset, s.size));
-            r.sections.push_back(std::move(s));
-        }
-    }
-    for (const auto& s : r.sections)
-        if (s.name == "pv_compl") r.kind = ContainerKind::PvDump;
-
-    if (r.phnum == elf::PN_XNUM || !range_fits(r.phoff, r.phnum * kPhdrSize, file.size())) return;
-    for (unsigned i = 0; i < r.phnum; ++i) {
-        const std::uint64_t o = r.phoff + std::uint64_t(i) * kPhdrSize;
-        const std::uint32_t type = f.u32(o, "p_type");
-        const std::uint64_t off = f.u64(o + 8, "p_offset"), filesz = f.u64(o + 32, "p_filesz");
-        r.described_size = std::max(r.described_size, end_of(off, filesz));
-        if (type == PT_NOTE && !r.note_offset) {
-            r.note_offset = off;
-            r.note_size = filesz;
-            if (!range_fits(off, filesz, file.size())) continue;
-            try {
-                for (const Note& n : parse_notes(file.subspan(off, filesz), off)) {
-                    if (n.name == "CORE" && n.type == NT_PRSTATUS_) ++r.cpus;
-                    if (n.name == "LINUX" && n.type == NT_S390_PV_CPU_DATA_) ++r.cpus_pv_data;
-                    if (n.name == "VMCOREINFO") r.vmcoreinfo_note = true;
-                }
-            } catch (const Error&) {
-                // the note area is malformed: the CPU count stays what was read
-            }
-        } else if (type == PT_LOAD) {
-            MemoryBlockInfo b;
-            b.phdr = i;
-            b.offset = off;
-            b.filesz = filesz;
-            b.paddr = f.u64(o + 24, "p_paddr");
-            b.memsz = f.u64(o + 40, "p_memsz");
-            b.in_file = range_fits(off, filesz, file.size());
-            if (!r.memory_offset) r.memory_offset = off;
-            r.memory_size += b.memsz;
-            r.blocks.push_back(b);
-        }
-    }
 }
 
 // ---- ciphertext or memory? ------------------------------------------------------
@@ -185,37 +106,46 @@ const char* container_kind_id(ContainerKind kind) {
     return "?";
 }
 
-InfoReport inspect_info(const CoreFile& dump) {
-    InfoReport r;
+namespace {
+
+// What the index alone tells, damaged or not: layout, CPUs, blocks, sections,
+// and the end of the furthest part the headers describe.
+void describe_layout(const CoreFile& dump, InfoReport& r) {
     r.path = dump.name();
     r.file_size = dump.file_size();
     r.e_ehsize = dump.ehsize();
     r.phoff = dump.phoff();
     r.shoff = dump.shoff();
+    r.phnum = dump.e_phnum();
     r.note_offset = dump.note_offset();
     r.note_size = dump.note_size();
     r.section_error = dump.section_error();
     r.vmcoreinfo_note = dump.vmcoreinfo_note().has_value();
-    r.phnum = dump.bytes().size() >= 58 ? load_be16(dump.bytes().data() + 56) : 0;
-    r.described_size = std::max<std::uint64_t>(64, end_of(r.phoff, r.phnum * kPhdrSize));
+    if (!dump.has_elf_header()) return;  // too short, or not ELF64 big-endian: nothing to tell
+    r.described_size = std::max<std::uint64_t>(64, end_of(r.phoff, dump.program_header_count() * kPhdrSize));
+    if (r.shoff && dump.e_shnum()) r.described_size = std::max(r.described_size, end_of(r.shoff, dump.e_shnum() * kShdrSize));
     if (r.note_offset) r.described_size = std::max(r.described_size, end_of(*r.note_offset, r.note_size));
     for (const auto& l : dump.loads()) {
-        r.blocks.push_back({l.index, l.paddr, l.memsz, l.offset, l.filesz, true});
+        r.blocks.push_back({l.index, l.paddr, l.memsz, l.offset, l.filesz, l.in_file});
         if (!r.memory_offset) r.memory_offset = l.offset;
         r.described_size = std::max(r.described_size, end_of(l.offset, l.filesz));
     }
     r.memory_size = dump.memory_size();
     for (const auto& s : dump.sections()) {
-        SectionInfo si{s.name, s.offset, s.size, range_fits(s.offset, s.size, dump.file_size())};
+        r.sections.push_back({s.name, s.offset, s.size, range_fits(s.offset, s.size, dump.file_size())});
         r.described_size = std::max(r.described_size, end_of(s.offset, s.size));
-        r.sections.push_back(si);
     }
-    if (!dump.sections().empty()) r.described_size = std::max(r.described_size, end_of(r.shoff, (r.sections.size() + 1) * kShdrSize));
     for (const auto& n : dump.notes()) {
         if (n.name == "CORE" && n.type == NT_PRSTATUS_) ++r.cpus;
         if (n.name == "LINUX" && n.type == NT_S390_PV_CPU_DATA_) ++r.cpus_pv_data;
     }
+}
 
+}  // namespace
+
+InfoReport inspect_info(const CoreFile& dump) {
+    InfoReport r;
+    describe_layout(dump, r);
     if (!dump.is_pv()) {
         r.evidence = look_at_memory(dump);
         r.kind = classify_plain(*r.evidence, r.vmcoreinfo_note);
@@ -239,20 +169,20 @@ InfoReport inspect_info(const CoreFile& dump) {
 }
 
 InfoReport inspect_info(const std::string& path) {
-    try {
-        return inspect_info(CoreFile::open(path));
-    } catch (const Error& e) {
-        if (e.code() != ErrorCode::Format) throw;
-        MappedFile map(path);
-        InfoReport r;
-        r.path = path;
-        r.file_size = map.size();
-        r.error = e.what();
-        probe_headers(map.bytes(), r);
-        // Encrypted CPU states tell a PV dump even when its sections are gone.
-        if (r.cpus_pv_data > 0) r.kind = ContainerKind::PvDump;
+    Diagnostics findings;
+    const CoreFile dump = CoreFile::open(path, &findings);  // lenient: a damaged file still gets its report
+    if (!dump.damaged()) {
+        InfoReport r = inspect_info(dump);
+        r.parse_findings = findings.all();  // warnings only (an unreadable section table)
         return r;
     }
+    InfoReport r;
+    describe_layout(dump, r);
+    r.error = findings.first_error()->message;
+    r.parse_findings = findings.all();
+    // Its sections, or encrypted CPU states even when the sections are gone, tell a PV dump.
+    r.kind = dump.is_pv() || r.cpus_pv_data > 0 ? ContainerKind::PvDump : ContainerKind::Unreadable;
+    return r;
 }
 
 // ---- kernel log ------------------------------------------------------------------------

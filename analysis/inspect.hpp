@@ -60,9 +60,13 @@ struct InfoReport {
     std::string path;
     std::uint64_t file_size = 0;
     ContainerKind kind = ContainerKind::Unreadable;
-    // Set when the file could only be read in part (truncated, malformed):
-    // the rest of the report holds what the headers still tell.
+    // Set when the file could only be read in part (truncated, malformed): the
+    // first problem the lenient index found; the rest of the report holds what
+    // the headers still tell.
     std::optional<std::string> error;
+    // Every problem of the ELF structure (field, file offset, message), in the order
+    // found: errors of a damaged file, and warnings (an unreadable section table).
+    std::vector<format::Diagnostic> parse_findings;
     std::uint64_t described_size = 0;  // end of the furthest part the headers describe
 
     std::uint16_t e_ehsize = 0;
@@ -89,9 +93,9 @@ struct InfoReport {
     std::optional<CiphertextEvidence> evidence;
 };
 
-// Indexes `path` and describes it. A file CoreFile cannot index (truncated,
-// malformed) still gets a report of what its headers say, with `error` set;
-// Error(Io) when it cannot be read at all.
+// Indexes `path` (CoreFile's lenient mode) and describes it. A damaged file
+// (truncated, malformed) still gets a report of what its headers say, with
+// `error` and `parse_findings` set; Error(Io) when it cannot be read at all.
 InfoReport inspect_info(const std::string& path);
 // The same for a file already indexed.
 InfoReport inspect_info(const format::CoreFile& dump);

@@ -2,11 +2,15 @@
 
 namespace pvdump::format {
 
+std::string Reader::overrun(std::uint64_t offset, std::uint64_t size, std::string_view field) const {
+    if (range_fits(offset, size, bytes_.size())) return {};
+    return what_ + ": " + std::string(field) + " [offset " + hex(base_ + offset) + ", size " + hex(size) +
+           "] runs past the end of " + what_ + " (size " + hex(bytes_.size()) + ")";
+}
+
 void Reader::require(std::uint64_t offset, std::uint64_t size, std::string_view field) const {
     if (range_fits(offset, size, bytes_.size())) return;
-    std::string msg = what_ + ": " + std::string(field) + " [offset " + hex(base_ + offset) + ", size " +
-                      hex(size) + "] runs past the end of " + what_ + " (size " + hex(bytes_.size()) + ")";
-    fail(ErrorCode::Format, msg);
+    fail(ErrorCode::Format, overrun(offset, size, field));
 }
 
 void Writer::require(std::uint64_t offset, std::uint64_t size, std::string_view field) const {

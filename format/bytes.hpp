@@ -57,6 +57,8 @@ public:
     std::uint64_t base() const { return base_; }
 
     void require(std::uint64_t offset, std::uint64_t size, std::string_view field) const;
+    // The message require() would throw, or "" when [offset, offset+size) is inside.
+    std::string overrun(std::uint64_t offset, std::uint64_t size, std::string_view field) const;
     std::uint8_t u8(std::uint64_t offset, std::string_view field) const {
         require(offset, 1, field);
         return bytes_[offset];

@@ -16,36 +16,51 @@ using elf::Shdr;
 // Sanity bounds: far above anything real, low enough that an absurd header
 // cannot make us allocate or loop for long.
 constexpr std::uint64_t kMaxProgramHeaders = 1u << 24;
-constexpr std::uint64_t kMaxSections = 1u << 16;
 constexpr std::uint64_t kMaxNotes = 1u << 22;
 
 std::string pstr(unsigned i) { return "program header " + std::to_string(i); }
 
+// The one place a problem becomes either an exception (strict) or a finding.
+void report_or_fail(Diagnostics* sink, Diagnostic d) {
+    if (!sink) fail(ErrorCode::Format, d.message);
+    sink->report(std::move(d));
+}
+
+// Checks the note at `pos` of the notes area; "" and its header in `h` when
+// it lies inside, else why not.
+std::string check_note(const Reader& r, std::uint64_t pos, std::size_t count, Nhdr& h) {
+    const std::uint64_t size = r.size(), at = r.base() + pos;
+    if (count >= kMaxNotes) return "PT_NOTE segment holds more than 4M notes";
+    if (size - pos < Nhdr::kSize)
+        return "note header at offset " + hex(at) + " is cut short (" + std::to_string(size - pos) +
+               " bytes left in PT_NOTE)";
+    h = Nhdr::decode(r, pos);
+    // pos < size and both sizes are 32-bit: these sums cannot wrap.
+    if (!range_fits(pos + h.name_offset(), h.namesz, size) || !range_fits(pos + h.desc_offset(), h.descsz, size))
+        return "note at offset " + hex(at) + " (type " + hex(h.type) + ", namesz " + std::to_string(h.namesz) +
+               ", descsz " + std::to_string(h.descsz) + ") runs past the end of the PT_NOTE segment (ends at " +
+               hex(r.base() + size) + ")";
+    return {};
+}
+
 }  // namespace
 
-std::vector<Note> parse_notes(Bytes area, std::uint64_t file_offset) {
+std::vector<Note> parse_notes(Bytes area, std::uint64_t file_offset, Diagnostics* sink) {
     std::vector<Note> notes;
     Reader r(area, "PT_NOTE segment", file_offset);
     std::uint64_t pos = 0;
     while (pos < area.size()) {
-        if (notes.size() >= kMaxNotes) fail(ErrorCode::Format, "PT_NOTE segment holds more than 4M notes");
-        if (area.size() - pos < Nhdr::kSize)
-            fail(ErrorCode::Format, "note header at offset " + hex(file_offset + pos) + " is cut short (" +
-                                        std::to_string(area.size() - pos) + " bytes left in PT_NOTE)");
-        const Nhdr h = Nhdr::decode(r, pos);
-        // pos < area.size() and both sizes are 32-bit: these sums cannot wrap.
-        const std::uint64_t name_off = pos + h.name_offset(), desc_off = pos + h.desc_offset();
-        if (!range_fits(name_off, h.namesz, area.size()) || !range_fits(desc_off, h.descsz, area.size()))
-            fail(ErrorCode::Format, "note at offset " + hex(file_offset + pos) + " (type " + hex(h.type) +
-                                        ", namesz " + std::to_string(h.namesz) + ", descsz " + std::to_string(h.descsz) +
-                                        ") runs past the end of the PT_NOTE segment (ends at " +
-                                        hex(file_offset + area.size()) + ")");
+        Nhdr h;
+        if (std::string why = check_note(r, pos, notes.size(), h); !why.empty()) {
+            report_or_fail(sink, {Diagnostic::Severity::Error, "note", file_offset + pos, std::move(why)});
+            break;  // lenient: the notes before it
+        }
         Note n;
-        const Bytes name = r.sub(name_off, h.namesz, "note name");
+        const Bytes name = r.sub(pos + h.name_offset(), h.namesz, "note name");
         const char* nm = reinterpret_cast<const char*>(name.data());
         n.name.assign(nm, strnlen(nm, name.size()));
         n.type = h.type;
-        n.desc = r.sub(desc_off, h.descsz, "note descriptor");
+        n.desc = r.sub(pos + h.desc_offset(), h.descsz, "note descriptor");
         n.offset = file_offset + pos;
         notes.push_back(std::move(n));
         pos = std::min<std::uint64_t>(pos + h.total_size(), area.size());
@@ -53,134 +68,233 @@ std::vector<Note> parse_notes(Bytes area, std::uint64_t file_offset) {
     return notes;
 }
 
-CoreFile CoreFile::open(const std::string& path) {
+CoreFile CoreFile::open(const std::string& path, Diagnostics* sink) {
     auto map = std::make_shared<MappedFile>(path);
     CoreFile f;
     f.name_ = path;
     f.bytes_ = map->bytes();
     f.map_ = std::move(map);
-    f.index();
+    f.index(sink);
     return f;
 }
 
-CoreFile CoreFile::parse(Bytes bytes, std::string name) {
+CoreFile CoreFile::parse(Bytes bytes, std::string name, Diagnostics* sink) {
     CoreFile f;
     f.name_ = std::move(name);
     f.bytes_ = bytes;
-    f.index();
+    f.index(sink);
     return f;
 }
 
-void CoreFile::index() {
-    Reader file(bytes_, "file '" + name_ + "'");
-    if (bytes_.size() < Ehdr::kSize)
-        fail(ErrorCode::Format, "'" + name_ + "' is " + std::to_string(bytes_.size()) +
-                                    " bytes, too short for an ELF header (64 bytes)");
-    const Ehdr eh = Ehdr::decode(file);
-    if (!eh.magic_ok) fail(ErrorCode::Format, "'" + name_ + "' is not an ELF file (bad magic at offset 0)");
-    if (eh.ei_class != elf::ELFCLASS64)
-        fail(ErrorCode::Format, "ELF header: EI_CLASS is " + std::to_string(eh.ei_class) + ", expected ELFCLASS64 (2)");
-    if (eh.ei_data != elf::ELFDATA2MSB)
-        fail(ErrorCode::Format, "ELF header: EI_DATA is " + std::to_string(eh.ei_data) + ", expected big-endian ELFDATA2MSB (2)");
+void CoreFile::problem(std::string field, std::uint64_t offset, std::string message) {
+    report_or_fail(sink_, {Diagnostic::Severity::Error, std::move(field), offset, std::move(message)});
+    damaged_ = true;
+}
+
+void CoreFile::index(Diagnostics* sink) {
+    sink_ = sink;
+    const Reader file(bytes_, "file '" + name_ + "'");
+    Ehdr eh;
+    if (index_header(file, eh)) {
+        if (const std::optional<std::uint64_t> n = read_program_header_count(file, eh)) {
+            phnum_ = *n;
+            index_program_headers(file);
+        }
+        check_overlaps();
+        if (shoff_ != 0 && eh.shnum != 0) index_sections(file, eh);
+    }
+    sink_ = nullptr;
+}
+
+// False when nothing further can be read: too short, or not ELF64 big-endian.
+bool CoreFile::index_header(const Reader& file, Ehdr& eh) {
+    if (bytes_.size() < Ehdr::kSize) {
+        problem("ELF header", 0, "'" + name_ + "' is " + std::to_string(bytes_.size()) +
+                                     " bytes, too short for an ELF header (64 bytes)");
+        return false;
+    }
+    eh = Ehdr::decode(file);
+    if (!eh.magic_ok) {
+        problem("e_ident", 0, "'" + name_ + "' is not an ELF file (bad magic at offset 0)");
+        return false;
+    }
+    if (eh.ei_class != elf::ELFCLASS64) {
+        problem("EI_CLASS", Ehdr::kClass, "ELF header: EI_CLASS is " + std::to_string(eh.ei_class) + ", expected ELFCLASS64 (2)");
+        return false;
+    }
+    if (eh.ei_data != elf::ELFDATA2MSB) {
+        problem("EI_DATA", Ehdr::kData,
+                "ELF header: EI_DATA is " + std::to_string(eh.ei_data) + ", expected big-endian ELFDATA2MSB (2)");
+        return false;
+    }
+    // Lenient: the other fields are still where ELF64 puts them.
     if (eh.type != elf::ET_CORE)
-        fail(ErrorCode::Format, "ELF header: e_type is " + std::to_string(eh.type) + ", expected ET_CORE (4)");
+        problem("e_type", Ehdr::kType, "ELF header: e_type is " + std::to_string(eh.type) + ", expected ET_CORE (4)");
     if (eh.machine != elf::EM_S390)
-        fail(ErrorCode::Format, "ELF header: e_machine is " + std::to_string(eh.machine) + ", expected EM_S390 (22)");
+        problem("e_machine", Ehdr::kMachine, "ELF header: e_machine is " + std::to_string(eh.machine) + ", expected EM_S390 (22)");
     phoff_ = eh.phoff;
     shoff_ = eh.shoff;
     ehsize_ = eh.ehsize;  // QEMU writes 8: never trusted
-    std::uint64_t phnum = eh.phnum;
+    e_phnum_ = eh.phnum;
+    e_shnum_ = eh.shnum;
+    has_elf_header_ = true;
+    return true;
+}
 
+// The number of program headers, or nullopt when it cannot be known (or is absurd).
+std::optional<std::uint64_t> CoreFile::read_program_header_count(const Reader& file, const Ehdr& eh) {
+    std::uint64_t phnum = eh.phnum;
     if (phnum == elf::PN_XNUM) {
         // The real count is in section 0's sh_info; section 0 must lie in the file.
-        if (shoff_ == 0 || eh.shentsize != Shdr::kSize)
-            fail(ErrorCode::Format, "ELF header: e_phnum is PN_XNUM but there is no section 0 to hold the count");
+        if (shoff_ == 0 || eh.shentsize != Shdr::kSize) {
+            problem("e_phnum", Ehdr::kPhnum, "ELF header: e_phnum is PN_XNUM but there is no section 0 to hold the count");
+            return std::nullopt;
+        }
         // A checked sub-span: e_shoff near 2^64 must not wrap into the ELF header.
-        const Reader s0(file.sub(shoff_, Shdr::kSize, "section 0 sh_info (program header count)"), file.what(), shoff_);
-        phnum = Shdr::decode(s0, 0).info;
+        const std::string field = "section 0 sh_info (program header count)";
+        if (std::string why = file.overrun(shoff_, Shdr::kSize, field); !why.empty()) {
+            problem(field, shoff_, std::move(why));
+            return std::nullopt;
+        }
+        phnum = Shdr::decode(Reader(file.sub(shoff_, Shdr::kSize, field), file.what(), shoff_), 0).info;
     }
-    if (phnum == 0) fail(ErrorCode::Format, "ELF header: no program headers (e_phnum 0)");
-    if (eh.phentsize != Phdr::kSize)
-        fail(ErrorCode::Format, "ELF header: e_phentsize is " + std::to_string(eh.phentsize) + ", expected 56");
-    if (phnum > kMaxProgramHeaders)
-        fail(ErrorCode::Format, "ELF header: " + std::to_string(phnum) + " program headers is absurd");
-    if (!range_fits(phoff_, phnum * Phdr::kSize, bytes_.size()))
-        fail(ErrorCode::Format, "program header table [offset " + hex(phoff_) + ", " + std::to_string(phnum) +
-                                    " entries] runs past end of file (size " + hex(bytes_.size()) + ")");
-    const Reader table(file.sub(phoff_, phnum * Phdr::kSize, "program header table"), file.what(), phoff_);
+    if (phnum == 0) {
+        problem("e_phnum", Ehdr::kPhnum, "ELF header: no program headers (e_phnum 0)");
+        return std::nullopt;
+    }
+    if (eh.phentsize != Phdr::kSize)  // lenient: read 56-byte entries all the same
+        problem("e_phentsize", Ehdr::kPhentsize, "ELF header: e_phentsize is " + std::to_string(eh.phentsize) + ", expected 56");
+    if (phnum > kMaxProgramHeaders) {
+        problem("e_phnum", Ehdr::kPhnum, "ELF header: " + std::to_string(phnum) + " program headers is absurd");
+        return std::nullopt;
+    }
+    return phnum;
+}
 
-    for (unsigned i = 0; i < phnum; ++i) {
+void CoreFile::index_program_headers(const Reader& file) {
+    std::uint64_t inside = phnum_;  // entries that lie in the file
+    if (!range_fits(phoff_, phnum_ * Phdr::kSize, bytes_.size())) {
+        problem("program header table", phoff_,
+                "program header table [offset " + hex(phoff_) + ", " + std::to_string(phnum_) +
+                    " entries] runs past end of file (size " + hex(bytes_.size()) + ")");
+        inside = phoff_ <= bytes_.size() ? (bytes_.size() - phoff_) / Phdr::kSize : 0;
+        if (inside == 0) return;
+    }
+    const Reader table(file.sub(phoff_, inside * Phdr::kSize, "program header table"), file.what(), phoff_);
+    for (unsigned i = 0; i < inside; ++i) {
         const Phdr ph = Phdr::decode(table, std::uint64_t(i) * Phdr::kSize);
-        if (ph.type == elf::PT_NOTE) {
-            if (!range_fits(ph.offset, ph.filesz, bytes_.size()))
-                fail(ErrorCode::Format, pstr(i) + " (PT_NOTE) [offset " + hex(ph.offset) + ", size " + hex(ph.filesz) +
-                                            "] runs past end of file (size " + hex(bytes_.size()) + ")");
-            if (note_offset_) fail(ErrorCode::Format, pstr(i) + ": a second PT_NOTE segment (only one is supported)");
-            note_offset_ = ph.offset;
-            note_size_ = ph.filesz;
-            notes_ = parse_notes(file.sub(ph.offset, ph.filesz, "PT_NOTE segment"), ph.offset);
-        } else if (ph.type == elf::PT_LOAD) {
-            LoadSegment s{i, ph.offset, ph.filesz, ph.memsz, ph.paddr, ph.vaddr, ph.flags, ph.align};
-            if (s.filesz > s.memsz)
-                fail(ErrorCode::Format, pstr(i) + " (PT_LOAD): p_filesz " + hex(s.filesz) + " exceeds p_memsz " + hex(s.memsz));
-            if (!range_fits(s.offset, s.filesz, bytes_.size()))
-                fail(ErrorCode::Format, pstr(i) + " (PT_LOAD, guest address " + hex(s.paddr) + ") [offset " + hex(s.offset) +
-                                            ", size " + hex(s.filesz) + "] runs past end of file (size " + hex(bytes_.size()) + ")");
-            std::uint64_t end;
-            if (add_overflows(s.paddr, s.memsz, end))
-                fail(ErrorCode::Format, pstr(i) + " (PT_LOAD): guest range " + hex(s.paddr) + " + " + hex(s.memsz) + " overflows 64 bits");
-            loads_.push_back(s);
-        }
-    }
-    // Memory ranges must not overlap: one address, one page.
-    std::vector<LoadSegment> sorted = loads_;
-    std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return a.paddr < b.paddr; });
-    for (std::size_t i = 1; i < sorted.size(); ++i)
-        if (sorted[i].paddr < sorted[i - 1].paddr + sorted[i - 1].memsz)
-            fail(ErrorCode::Format, pstr(sorted[i].index) + " (PT_LOAD at guest address " + hex(sorted[i].paddr) +
-                                        ") overlaps " + pstr(sorted[i - 1].index));
-
-    if (shoff_ != 0 && eh.shnum != 0) {
-        try {
-            index_sections_checked(eh.shentsize, eh.shnum, eh.shstrndx);
-        } catch (const Error& e) {
-            sections_.clear();
-            section_error_ = e.what();
-        }
+        if (ph.type == elf::PT_NOTE) index_note_segment(file, i, ph);
+        else if (ph.type == elf::PT_LOAD) index_load(i, ph);
     }
 }
 
-void CoreFile::index_sections_checked(std::uint16_t shentsize, std::uint16_t shnum_field, std::uint16_t shstrndx) {
-    Reader file(bytes_, "file '" + name_ + "'");
-    if (shentsize != Shdr::kSize) fail(ErrorCode::Format, "ELF header: e_shentsize is " + std::to_string(shentsize) + ", expected 64");
-    std::uint64_t shnum = shnum_field;
-    if (shnum > kMaxSections) fail(ErrorCode::Format, "too many sections");
+void CoreFile::index_note_segment(const Reader& file, unsigned i, const Phdr& ph) {
+    const std::uint64_t at = phoff_ + std::uint64_t(i) * Phdr::kSize;
+    if (!range_fits(ph.offset, ph.filesz, bytes_.size())) {
+        problem(pstr(i) + " (PT_NOTE)", at, pstr(i) + " (PT_NOTE) [offset " + hex(ph.offset) + ", size " + hex(ph.filesz) +
+                                                "] runs past end of file (size " + hex(bytes_.size()) + ")");
+        if (!note_offset_) note_offset_ = ph.offset, note_size_ = ph.filesz;  // lenient: what it says
+        return;
+    }
+    if (note_offset_) {
+        problem(pstr(i) + " (PT_NOTE)", at, pstr(i) + ": a second PT_NOTE segment (only one is supported)");
+        return;
+    }
+    note_offset_ = ph.offset;
+    note_size_ = ph.filesz;
+    const std::size_t before = sink_ ? sink_->all().size() : 0;
+    notes_ = parse_notes(file.sub(ph.offset, ph.filesz, "PT_NOTE segment"), ph.offset, sink_);
+    if (sink_ && sink_->all().size() > before) damaged_ = true;  // lenient: a malformed note, the notes before it
+}
+
+// Lenient: the segment is kept whatever is wrong with it (in_file says
+// whether its bytes are there), so that the report shows what it claims.
+void CoreFile::index_load(unsigned i, const Phdr& ph) {
+    const std::uint64_t at = phoff_ + std::uint64_t(i) * Phdr::kSize;
+    LoadSegment s{i, ph.offset, ph.filesz, ph.memsz, ph.paddr, ph.vaddr, ph.flags, ph.align};
+    s.in_file = range_fits(s.offset, s.filesz, bytes_.size());
+    if (s.filesz > s.memsz)
+        problem(pstr(i) + " p_filesz", at + Phdr::kFilesz,
+                pstr(i) + " (PT_LOAD): p_filesz " + hex(s.filesz) + " exceeds p_memsz " + hex(s.memsz));
+    if (!s.in_file)
+        problem(pstr(i) + " (PT_LOAD)", at,
+                pstr(i) + " (PT_LOAD, guest address " + hex(s.paddr) + ") [offset " + hex(s.offset) + ", size " +
+                    hex(s.filesz) + "] runs past end of file (size " + hex(bytes_.size()) + ")");
+    std::uint64_t end;
+    if (add_overflows(s.paddr, s.memsz, end))
+        problem(pstr(i) + " p_memsz", at + Phdr::kMemsz,
+                pstr(i) + " (PT_LOAD): guest range " + hex(s.paddr) + " + " + hex(s.memsz) + " overflows 64 bits");
+    loads_.push_back(s);
+}
+
+// Memory ranges must not overlap: one address, one page.
+void CoreFile::check_overlaps() {
+    std::vector<LoadSegment> sorted = loads_;
+    std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return a.paddr < b.paddr; });
+    for (std::size_t i = 1; i < sorted.size(); ++i) {
+        std::uint64_t prev_end;
+        if (add_overflows(sorted[i - 1].paddr, sorted[i - 1].memsz, prev_end)) prev_end = ~std::uint64_t(0);
+        if (sorted[i].paddr < prev_end)
+            problem(pstr(sorted[i].index) + " p_paddr", phoff_ + std::uint64_t(sorted[i].index) * Phdr::kSize + Phdr::kPaddr,
+                    pstr(sorted[i].index) + " (PT_LOAD at guest address " + hex(sorted[i].paddr) + ") overlaps " +
+                        pstr(sorted[i - 1].index));
+    }
+}
+
+// A section table that cannot be read is dropped (section_error()), strictly
+// and in a lenient index of an intact file alike, which are then the same: a
+// plain vmcore needs no section table, and QEMU on little-endian hosts writes
+// a broken entry. Only a damaged file's lenient index keeps every section
+// header that is in the file (unnamed ones as "section N"), for its report.
+// A lenient sink gets each problem as a warning.
+void CoreFile::index_sections(const Reader& file, const Ehdr& eh) {
+    const bool keep_going = sink_ && damaged_;
+    std::vector<Diagnostic> problems;
+    read_section_table(file, eh, keep_going, problems);
+    if (problems.empty()) return;
+    if (!keep_going) {
+        sections_.clear();
+        section_error_ = problems.front().message;
+    }
+    if (sink_)
+        for (Diagnostic& d : problems) sink_->report(std::move(d));
+}
+
+void CoreFile::read_section_table(const Reader& file, const Ehdr& eh, bool keep_going, std::vector<Diagnostic>& problems) {
+    const auto warn = [&](std::string field, std::uint64_t offset, std::string message) {
+        problems.push_back({Diagnostic::Severity::Warning, std::move(field), offset, std::move(message)});
+        return keep_going;  // whether to go on
+    };
+    const std::uint64_t shnum = eh.shnum;
+    if (eh.shentsize != Shdr::kSize)
+        return (void)warn("e_shentsize", Ehdr::kShentsize, "ELF header: e_shentsize is " + std::to_string(eh.shentsize) + ", expected 64");
     if (!range_fits(shoff_, shnum * Shdr::kSize, bytes_.size()))
-        fail(ErrorCode::Format, "section header table [offset " + hex(shoff_) + ", " + std::to_string(shnum) +
-                                    " entries] runs past end of file (size " + hex(bytes_.size()) + ")");
-    if (shstrndx >= shnum)
-        fail(ErrorCode::Format, "ELF header: e_shstrndx " + std::to_string(shstrndx) + " is not a section (" +
-                                    std::to_string(shnum) + " sections)");
+        return (void)warn("section header table", shoff_, "section header table [offset " + hex(shoff_) + ", " + std::to_string(shnum) +
+                                                              " entries] runs past end of file (size " + hex(bytes_.size()) + ")");
+    if (eh.shstrndx >= shnum)
+        return (void)warn("e_shstrndx", Ehdr::kShstrndx, "ELF header: e_shstrndx " + std::to_string(eh.shstrndx) +
+                                                             " is not a section (" + std::to_string(shnum) + " sections)");
     const Reader table(file.sub(shoff_, shnum * Shdr::kSize, "section header table"), file.what(), shoff_);
-    const Shdr strhdr = Shdr::decode(table, std::uint64_t(shstrndx) * Shdr::kSize);
-    if (!range_fits(strhdr.offset, strhdr.size, bytes_.size()))
-        fail(ErrorCode::Format, "section string table [offset " + hex(strhdr.offset) + ", size " + hex(strhdr.size) +
-                                    "] runs past end of file (size " + hex(bytes_.size()) + ")");
-    const Bytes strtab = file.sub(strhdr.offset, strhdr.size, ".shstrtab");
+    const Shdr strhdr = Shdr::decode(table, std::uint64_t(eh.shstrndx) * Shdr::kSize);
+    Bytes strtab;
+    if (range_fits(strhdr.offset, strhdr.size, bytes_.size())) strtab = file.sub(strhdr.offset, strhdr.size, ".shstrtab");
+    else if (!warn(".shstrtab", shoff_ + std::uint64_t(eh.shstrndx) * Shdr::kSize,
+                   "section string table [offset " + hex(strhdr.offset) + ", size " + hex(strhdr.size) +
+                       "] runs past end of file (size " + hex(bytes_.size()) + ")"))
+        return;
+    const bool have_names = strtab.size() == strhdr.size;
     for (unsigned i = 1; i < shnum; ++i) {
         const Shdr sh = Shdr::decode(table, std::uint64_t(i) * Shdr::kSize);
-        Section s;
-        s.index = i;
-        s.type = sh.type;
-        s.offset = sh.offset;
-        s.size = sh.size;
-        if (sh.name >= strtab.size())
-            fail(ErrorCode::Format, "section " + std::to_string(i) + ": sh_name " + std::to_string(sh.name) +
-                                        " is outside the string table (" + std::to_string(strtab.size()) + " bytes)");
-        const Bytes name = strtab.subspan(sh.name);
-        const char* nm = reinterpret_cast<const char*>(name.data());
-        s.name.assign(nm, strnlen(nm, name.size()));
-        sections_.push_back(std::move(s));
+        std::string name = "section " + std::to_string(i);
+        if (sh.name < strtab.size()) {
+            const char* nm = reinterpret_cast<const char*>(strtab.data() + sh.name);
+            name.assign(nm, strnlen(nm, strtab.size() - sh.name));
+        } else if (have_names && !warn(name + " sh_name", shoff_ + std::uint64_t(i) * Shdr::kSize,
+                                       name + ": sh_name " + std::to_string(sh.name) + " is outside the string table (" +
+                                           std::to_string(strtab.size()) + " bytes)")) {
+            return;
+        }
+        sections_.push_back({i, std::move(name), sh.type, sh.offset, sh.size});
     }
 }
 
@@ -298,6 +412,9 @@ private:
 
 }  // namespace
 
-std::unique_ptr<MemoryView> CoreFile::plain_memory() const { return std::make_unique<PlainMemory>(map_, bytes_, loads_); }
+std::unique_ptr<MemoryView> CoreFile::plain_memory() const {
+    if (damaged_) fail(ErrorCode::Format, "'" + name_ + "' is damaged (its headers describe data outside the file): its memory is not read");
+    return std::make_unique<PlainMemory>(map_, bytes_, loads_);
+}
 
 }  // namespace pvdump::format

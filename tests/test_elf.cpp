@@ -173,3 +173,72 @@ TEST_CASE("PN_XNUM: the count comes from section 0's sh_info when section 0 is i
     CHECK(c.loads().size() == 1);
     CHECK(c.notes().size() > 2);
 }
+
+// One parser, two modes: strict throws at the first problem; lenient records
+// each one (field, file offset, the strict message) and indexes what is in bounds.
+TEST_CASE("CoreFile lenient mode: every problem with its field and offset, what is in bounds still indexed") {
+    std::vector<std::uint8_t> f(4096, 0);
+    Writer w(f, "test");
+    elf::Ehdr h;
+    h.machine = 62;  // not EM_S390
+    h.phoff = 64;
+    h.phnum = 3;
+    h.encode(w);
+    elf::Phdr{elf::PT_NOTE, 0, 512, 0, 0, 40, 0, 0}.encode(w, 64);
+    elf::Phdr{elf::PT_LOAD, 0, 1024, 0, 0, 0x10000, 0x10000, 0}.encode(w, 120);    // past the end of the file
+    elf::Phdr{elf::PT_LOAD, 0, 1024, 0, 0x8000, 0xc00, 0x1000, 0}.encode(w, 176);  // overlaps the one before
+    elf::Nhdr{5, 8, NT_PRSTATUS_}.encode(w, 512);
+    std::memcpy(f.data() + 524, "CORE", 5);
+    elf::Nhdr{100, 0, 1}.encode(w, 540);  // its name runs past the PT_NOTE segment
+
+    try {
+        CoreFile::parse(f, "bad");
+        FAIL("strict mode accepted it");
+    } catch (const Error& e) {
+        CHECK(e.code() == ErrorCode::Format);
+        CHECK(std::string(e.what()) == "ELF header: e_machine is 62, expected EM_S390 (22)");
+    }
+
+    Diagnostics sink;
+    const CoreFile c = CoreFile::parse(f, "bad", &sink);
+    CHECK(c.damaged());
+    REQUIRE(sink.all().size() == 4);
+    const auto& d = sink.all();
+    CHECK(d[0].field == "e_machine");
+    CHECK(d[0].offset == 18);
+    CHECK(d[0].message == "ELF header: e_machine is 62, expected EM_S390 (22)");
+    CHECK(d[1].field == "note");
+    CHECK(d[1].offset == 540);
+    CHECK(d[1].message == "note at offset 0x21c (type 0x1, namesz 100, descsz 0) runs past the end of the PT_NOTE "
+                          "segment (ends at 0x228)");
+    CHECK(d[2].field == "program header 1 (PT_LOAD)");
+    CHECK(d[2].offset == 120);
+    CHECK(d[2].message == "program header 1 (PT_LOAD, guest address 0x0) [offset 0x400, size 0x10000] runs past end "
+                          "of file (size 0x1000)");
+    CHECK(d[3].field == "program header 2 p_paddr");
+    CHECK(d[3].offset == 176 + elf::Phdr::kPaddr);
+    CHECK(d[3].message == "program header 2 (PT_LOAD at guest address 0x8000) overlaps program header 1");
+    for (const auto& x : d) CHECK(x.severity == Diagnostic::Severity::Error);
+    CHECK(sink.first_error() == &d[0]);
+
+    REQUIRE(c.notes().size() == 1);  // the note before the bad one
+    CHECK(c.notes()[0].name == "CORE");
+    REQUIRE(c.loads().size() == 2);
+    CHECK_FALSE(c.loads()[0].in_file);
+    CHECK(c.loads()[1].in_file);
+    CHECK(c.program_header_count() == 3);
+    CHECK_THROWS_AS((void)c.plain_memory(), Error);  // a damaged index is not read as memory
+}
+
+TEST_CASE("CoreFile lenient mode on an intact dump indexes exactly what strict mode does") {
+    const std::vector<std::uint8_t> f = testutil::read_file(std::string(PVDUMP_TEST_DATA) + "/basic.pvdump");
+    const CoreFile strict = CoreFile::parse(f, "basic");
+    Diagnostics sink;
+    const CoreFile lenient = CoreFile::parse(f, "basic", &sink);
+    CHECK(sink.empty());
+    CHECK_FALSE(lenient.damaged());
+    CHECK(lenient.loads().size() == strict.loads().size());
+    CHECK(lenient.notes().size() == strict.notes().size());
+    REQUIRE(lenient.sections().size() == strict.sections().size());
+    for (std::size_t i = 0; i < strict.sections().size(); ++i) CHECK(lenient.sections()[i].name == strict.sections()[i].name);
+}

@@ -147,7 +147,15 @@ void info_file(std::ostream& out, const View& d, const TextOptions&) {
                 " bytes (" + pct + ") are missing, the file was cut short";
     }
     row(out, "File size", size);
-    if (d.has("error")) row(out, "Problem", d.str("error"));
+    if (!d.has("error")) {
+        d.not_shown("parse_findings");  // at most warnings, which section_error shows
+        return;
+    }
+    row(out, "Problem", d.str("error"));
+    row(out, "ELF problems", plural(d.count("parse_findings"), "finding", "findings") + " (field, file offset)");
+    for (const View& f : d.items("parse_findings"))
+        out << "    " << (f.str("severity") == "error" ? "error   " : "warning ") << f.str("field") << " at "
+            << hex(f.u64("offset")) << ": " << f.str("message") << "\n";
 }
 
 // ELF layout, Notes, CPUs.
@@ -301,6 +309,16 @@ Json info_memory_content(const analysis::InfoReport& r) {
             {"vmcoreinfo_found", e.vmcoreinfo_found}, {"pv_cpu_notes", e.pv_cpu_notes}};
 }
 
+Json info_parse_findings(const analysis::InfoReport& r) {
+    Json out = Json::array();
+    for (const auto& d : r.parse_findings)
+        out.push_back({{"severity", d.severity == format::Diagnostic::Severity::Error ? "error" : "warning"},
+                       {"field", d.field},
+                       {"offset", d.offset},
+                       {"message", d.message}});
+    return out;
+}
+
 Json info_blocks(const analysis::InfoReport& r) {
     Json blocks = Json::array();
     for (const auto& b : r.blocks)
@@ -316,6 +334,7 @@ void emit_info(Emitter& e, const analysis::InfoReport& r) {
     e.field("kind", analysis::container_kind_id(r.kind));
     e.field("kind_description", kind_text(r));
     e.field("error", json_opt(r.error));
+    e.field("parse_findings", info_parse_findings(r));
     e.field("file_size", r.file_size);
     e.field("described_size", r.described_size);
     e.text(info_file);

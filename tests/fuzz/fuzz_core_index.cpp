@@ -1,7 +1,9 @@
 // Fuzz target: the ELF index of an untrusted dump. CoreFile::parse on arbitrary
 // bytes, then everything that reads the index without a key: the CPU note
 // groups, the VMCOREINFO note, the section contents, the completion data
-// parser and the page plan. pvdump::Error is the expected answer to bad input;
+// parser and the page plan; and the lenient index (a Diagnostics sink), which
+// must not throw on any input and must call a file damaged exactly when it
+// reported an error. pvdump::Error is the expected answer to bad input;
 // anything else (another exception, a crash, a sanitizer report, a hang) is a
 // finding.
 #include <cstddef>
@@ -36,5 +38,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             (void)plan.has_error();
         });
     });
+    {
+        Diagnostics sink;
+        const CoreFile f = CoreFile::parse(Bytes(data, size), "fuzz", &sink);  // no try: lenient never throws Format
+        if (f.damaged() != (sink.first_error() != nullptr)) __builtin_trap();
+        expect_clean([&] { (void)f.cpus(); });
+        expect_clean([&] { (void)f.memory_size(); });
+    }
     return 0;
 }
