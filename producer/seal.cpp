@@ -179,7 +179,7 @@ SealResult seal(const GuestSource& guest, format::Bytes cck, const SealOptions& 
     const SealSource source(guest, uv, batch_pages);
     pipeline::PipelineOptions po;
     po.threads = threads;
-    po.window_per_thread = 2;  // 4 MiB batches
+    po.window_per_thread = 4;  // streams: 4 MiB waiting per thread at most (1 MiB batches)
     if (options.progress)
         po.progress = [&](std::uint64_t done, std::uint64_t total) { options.progress(done * kPageSize, total * kPageSize); };
 
