@@ -37,7 +37,12 @@ set_target_properties(pvdump PROPERTIES
   CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON
   EXPORT_NAME pvdump)
 # Only the facade is exported: the internal libraries' symbols stay inside.
-target_link_options(pvdump PRIVATE -Wl,--exclude-libs,ALL -Wl,--no-undefined -Wl,--as-needed)
+target_link_options(pvdump PRIVATE -Wl,--exclude-libs,ALL -Wl,--as-needed)
+# Every symbol resolved at link time, except under clang's sanitizers: their
+# runtime is linked into the executable, not into shared libraries.
+if(NOT (PVDUMP_SANITIZE AND CMAKE_CXX_COMPILER_ID MATCHES "Clang"))
+  target_link_options(pvdump PRIVATE -Wl,--no-undefined)
+endif()
 
 # ---- install rules ----
 set(PVDUMP_TOOLS)

@@ -4,11 +4,11 @@
 #      CLI, gdb, corruption suite, fuzz corpus replay),
 #   2. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and runs
 #      every test again,
-#   3. runs each libFuzzer target for a short while (when clang is installed),
+#   3. runs each libFuzzer target for a short while (2 and 3 share one clang build),
 #   4. cross-builds for s390x (big-endian) and runs the tests under qemu-user,
 #      comparing the s390x tools' output with step 1's (tests/run-s390x.sh).
-# Usage: tests/run.sh [BUILD_DIR]      (default: build; the sanitizer, fuzz and s390x
-#        builds go to BUILD_DIR-asan, BUILD_DIR-fuzz and BUILD_DIR-s390x)
+# Usage: tests/run.sh [BUILD_DIR]      (default: build; the sanitizer + fuzz build
+#        goes to BUILD_DIR-asan, the s390x build to BUILD_DIR-s390x)
 # PVDUMP_QUICK=1 runs step 1 only; PVDUMP_FUZZ_SECONDS sets step 3's time per target (15).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,14 +23,29 @@ ctest --test-dir "$build" --output-on-failure -j"$jobs"
 
 [[ ${PVDUMP_QUICK:-0} == 1 ]] && exit 0
 
-echo "== tests: again under AddressSanitizer + UndefinedBehaviorSanitizer"
-cmake -S "$root" -B "$build-asan" -DCMAKE_BUILD_TYPE=Debug -DPVDUMP_WERROR=ON -DPVDUMP_SANITIZE=ON >/dev/null
+# Steps 2 and 3 share one build: clang with ASan + UBSan and libFuzzer's coverage
+# instrumentation (-DPVDUMP_FUZZ=ON), at -O1. Without clang: gcc's sanitizers, no fuzzing.
+if command -v clang++ >/dev/null && command -v clang >/dev/null; then
+  echo "== tests: again under AddressSanitizer + UndefinedBehaviorSanitizer (clang, fuzzer-instrumented)"
+  CC=clang CXX=clang++ cmake -S "$root" -B "$build-asan" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
+    -DPVDUMP_WERROR=ON -DPVDUMP_FUZZ=ON >/dev/null
+  fuzz=1
+else
+  echo "== tests: again under AddressSanitizer + UndefinedBehaviorSanitizer (gcc; clang not found)"
+  cmake -S "$root" -B "$build-asan" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
+    -DPVDUMP_WERROR=ON -DPVDUMP_SANITIZE=ON >/dev/null
+  fuzz=0
+fi
 cmake --build "$build-asan" -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir "$build-asan" --output-on-failure -j"$jobs"
 
 echo "== tests: fuzz smoke run"
-"$root/tests/fuzz/smoke.sh" "${PVDUMP_FUZZ_SECONDS:-15}" "$build-fuzz"
+if ((fuzz)); then
+  "$root/tests/fuzz/smoke.sh" "${PVDUMP_FUZZ_SECONDS:-15}" "$build-asan"
+else
+  echo "fuzz smoke: SKIPPED: clang not found (install clang and libclang-rt-14-dev)"
+fi
 
 echo "== tests: s390x (big-endian) cross build under qemu-user"
 if [[ $(uname -m) == s390x ]]; then

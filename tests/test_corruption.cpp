@@ -134,8 +134,8 @@ Outcome decrypt_in_process(const std::string& in, const std::string& out, bool f
     }
 }
 
-std::string pvdecrypt_cmd(const std::string& in, const std::string& out, const std::string& key = key("cck.bin")) {
-    return bin("pvdecrypt") + " '" + in + "' -k '" + key + "' -o '" + out + "'";
+std::string pvdecrypt_cmd(const std::string& in, const std::string& out, const std::string& cck = key("cck.bin")) {
+    return bin("pvdecrypt") + " '" + in + "' -k '" + cck + "' -o '" + out + "'";
 }
 
 std::vector<Case> cases() {

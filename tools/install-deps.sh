@@ -11,6 +11,7 @@ build_pkgs+=(libzstd-dev liblzo2-dev libsnappy-dev zlib1g-dev)  # kdump-compress
 # The installed-product tests (tests/install/): man pages, completions, the .deb.
 test_pkgs+=(python3 mandoc groff-base man-db bash-completion dpkg-dev lintian file ninja-build)
 test_pkgs+=(python3-libkdumpfile qemu-user-static)  # kdump readers; s390x makedumpfile/crash
+test_pkgs+=(clang libclang-rt-14-dev)  # the sanitizer + libFuzzer build (tests/run.sh steps 2 and 3)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-build}" == test ]]; then

@@ -156,7 +156,7 @@ int main(int argc, char** argv) {
             // for the mount to be ready (exit 0) or for the child's exit code.
             if (!foreground)
                 if (auto parent_exit = tools::fork_daemon()) return *parent_exit;
-#if !defined(__SANITIZE_ADDRESS__)  // LeakSanitizer needs a dumpable process
+#if !defined(__SANITIZE_ADDRESS__) && !defined(PVDUMP_SANITIZE_ADDRESS)  // LeakSanitizer needs a dumpable process
             prctl(PR_SET_DUMPABLE, 0);  // no core dump, no ptrace of the process holding the keys
 #endif
             decryptor::DecryptResult r;
