@@ -60,4 +60,14 @@ both gen.dmesg pvinspect dmesg "$T/gen.vmcore.native"
 same "generated guest: pvinspect dmesg == native" "$T/gen.dmesg.target.out" "$T/gen.dmesg.native.out"
 expect "generated guest: dmesg is not empty" test -s "$T/gen.dmesg.native.out"
 
+# kdump-compressed output (dump level 31 reads struct pages through VMCOREINFO):
+# the consumer tests (makedumpfile, crash, libkdumpfile) run on the native build's
+# file, so the target's file must be the same bytes.
+for c in zstd none; do
+    both "gen.kdump-$c" pvdecrypt "$T/gen.native" -k "$KEYS/cck.bin" --format kdump -d 31 --compress "$c" -o @OUT@ -q
+    same "generated guest: kdump (-d 31, $c) == native" "$T/gen.kdump-$c.target" "$T/gen.kdump-$c.native"
+done
+both gen.kdump.info pvinspect info "$T/gen.kdump-zstd.native" --json
+same "generated guest: pvinspect info --json of the kdump file == native" "$T/gen.kdump.info.target.out" "$T/gen.kdump.info.native.out"
+
 finish

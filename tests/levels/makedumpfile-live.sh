@@ -5,15 +5,21 @@
 # tests/data/levels/ still says the same (so it can be trusted where qemu is
 # missing). Then the same on a guest pvseal generates (sealed, decrypted back).
 # usage: makedumpfile-live.sh LEVELS_PROBE REALGUEST_VMCORE SOURCE_DIR BUILD_DIR
-# Exit 77 (SKIPPED) when qemu-s390x-static or the makedumpfile root is missing.
+# Exit 77 (SKIPPED) when qemu-s390x-static is missing or the makedumpfile root
+# (PVDUMP_S390X_ROOT, default /var/tmp/pvdump-s390x) cannot be made.
 set -euo pipefail
 probe=$1 guest=$2 src=$3 build=$4
-root=${PVDUMP_S390X_ROOT:-$build/s390x-root}
+root=${PVDUMP_S390X_ROOT:-/var/tmp/pvdump-s390x}   # the same root as tests/kdump/
 command -v qemu-s390x-static >/dev/null || { echo "SKIPPED: qemu-s390x-static is not installed"; exit 77; }
 command -v python3 >/dev/null || { echo "SKIPPED: python3 is not installed"; exit 77; }
 if [ ! -x "$root/usr/bin/makedumpfile" ]; then
-    echo "SKIPPED: no makedumpfile:s390x in $root (make one with tests/tools/s390x-consumers.sh $root, or set PVDUMP_S390X_ROOT)"
-    exit 77
+    # Made here when missing (needs the network); its SKIPPED line says why it cannot be.
+    log=$(mktemp)
+    rc=0
+    "$src/tests/tools/s390x-consumers.sh" "$root" >"$log" 2>&1 || rc=$?
+    if [ "$rc" -eq 77 ]; then grep SKIPPED "$log" | tail -1; rm -f "$log"; exit 77; fi
+    if [ "$rc" -ne 0 ]; then cat "$log"; rm -f "$log"; echo "FAIL: tests/tools/s390x-consumers.sh $root failed"; exit 1; fi
+    rm -f "$log"
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
