@@ -20,7 +20,7 @@ if [[ ! -e $build/CMakeCache.txt ]]; then
   generator=()
   command -v ninja >/dev/null && generator=(-G Ninja)
   CC=clang CXX=clang++ cmake -S "$src" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Debug \
-    -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" -DPVDUMP_FUZZ=ON >/dev/null
+    -DCMAKE_CXX_FLAGS_DEBUG="-gline-tables-only -O1" -DPVDUMP_FUZZ=ON >/dev/null
 fi
 grep -q '^PVDUMP_FUZZ:BOOL=ON' "$build/CMakeCache.txt" ||
   { echo "fuzz smoke: $build is not configured with -DPVDUMP_FUZZ=ON" >&2; exit 2; }
