@@ -666,7 +666,13 @@ TEST_CASE("seal: the real guest (plain vmcore) round-trips and keeps its VMCOREI
     }
     CHECK(differ == 0);
     // The mapped input and pread with drop-behind write the same bytes, as
-    // an ELF vmcore and as a kdump file (pread is the default).
+    // an ELF vmcore and as a kdump file (pread is the default). Six decrypts of
+    // 256 MiB take a minute under ASan or qemu-user: there, test_decrypt's
+    // smaller dumps check the inputs.
+#if defined(__SANITIZE_ADDRESS__) || defined(PVDUMP_SANITIZE_ADDRESS) || defined(PVDUMP_TEST_EMULATED)
+    MESSAGE("the three inputs on the real guest are compared in the native build only");
+    return;
+#endif
     const std::vector<std::uint8_t> want = read_file(d / "real.vmcore");
     std::filesystem::remove(d / "real.vmcore");
     std::optional<std::vector<std::uint8_t>> kdump;
