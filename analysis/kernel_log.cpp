@@ -24,7 +24,7 @@ std::string hx(std::uint64_t v) {
     return buf;
 }
 
-[[noreturn]] void bad(const std::string& msg) { throw Error(ErrorCode::Format, "kernel log: " + msg); }
+[[noreturn]] void bad(const std::string& msg) { fail(ErrorCode::Format, "kernel log: " + msg); }
 
 // ---- sanity limits (guest memory is untrusted) -------------------------------
 constexpr unsigned kMaxDescCountBits = 24;    // 16 Mi records; the kernel's largest log has far fewer

@@ -44,7 +44,7 @@ std::string hx(std::uint64_t v) {
 }
 
 [[noreturn]] void bad(unsigned level, const std::string& msg) {
-    throw Error(ErrorCode::Format, "dump level " + std::to_string(level) + ": " + msg);
+    fail(ErrorCode::Format, "dump level " + std::to_string(level) + ": " + msg);
 }
 
 // ---- what VMCOREINFO must tell --------------------------------------------------
@@ -577,7 +577,7 @@ PageExclusion PageExclusion::build(const MemoryView& memory, std::string_view vm
     if (level > kMaxDumpLevel)
         throw Error(ErrorCode::InvalidArgument, "dump level " + std::to_string(level) + " is out of range (0..31)");
     if (max_pfn > (std::uint64_t{1} << 52))
-        throw Error(ErrorCode::Format, "dump level: " + hx(max_pfn) + " page frames is more than s390x can address");
+        fail(ErrorCode::Format, "dump level: " + hx(max_pfn) + " page frames is more than s390x can address");
     PageExclusion out;
     out.level_ = level;
     out.max_pfn_ = max_pfn;

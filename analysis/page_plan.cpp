@@ -5,6 +5,7 @@
 
 #include "analysis/page_plan.hpp"
 #include "analysis/pages.hpp"
+#include "format/elf.hpp"
 
 namespace pvdump::analysis {
 using namespace format;
@@ -13,7 +14,8 @@ namespace detail {
 
 // Guest memory shares no file bytes with the headers, the notes, the PV
 // sections or other memory: where two parts overlap, one of them is forged.
-static void check_file_overlaps(const CoreFile& dump) {
+// The first overlap, as a diagnostic at the memory part's offset.
+static std::optional<Diagnostic> file_overlap(const CoreFile& dump) {
     struct Part {
         std::uint64_t begin, end;
         std::string what;
@@ -36,30 +38,45 @@ static void check_file_overlaps(const CoreFile& dump) {
     if (dump.note_offset()) other.push_back({*dump.note_offset(), end_of(*dump.note_offset(), dump.note_size()), "the PT_NOTE segment"});
     for (const Section& s : dump.sections())
         if (s.size) other.push_back({s.offset, end_of(s.offset, s.size), "section '" + s.name + "'"});
-    auto fail_overlap = [](const Part& m, const Part& o) {
-        fail(ErrorCode::Format, m.what + " [offset " + hex(m.begin) + ", size " + hex(m.end - m.begin) + "] overlaps " +
-                                    o.what + " [offset " + hex(o.begin) + ", size " + hex(o.end - o.begin) + "] in the file");
+    auto overlap = [](const Part& m, const Part& o) {
+        return Diagnostic{Diagnostic::Severity::Error, m.what, m.begin,
+                          m.what + " [offset " + hex(m.begin) + ", size " + hex(m.end - m.begin) + "] overlaps " + o.what +
+                              " [offset " + hex(o.begin) + ", size " + hex(o.end - o.begin) + "] in the file"};
     };
     std::sort(memory.begin(), memory.end(), [](const Part& a, const Part& b) { return a.begin < b.begin; });
     for (std::size_t i = 0; i < memory.size(); ++i) {
-        if (i > 0 && memory[i].begin < memory[i - 1].end) fail_overlap(memory[i], memory[i - 1]);
+        if (i > 0 && memory[i].begin < memory[i - 1].end) return overlap(memory[i], memory[i - 1]);
         for (const Part& o : other)
-            if (memory[i].begin < o.end && o.begin < memory[i].end) fail_overlap(memory[i], o);
+            if (memory[i].begin < o.end && o.begin < memory[i].end) return overlap(memory[i], o);
     }
+    return std::nullopt;
 }
 
-PageIndex::PageIndex(const CoreFile& dump) : dump_(&dump), file_(dump.bytes()) {
-    meta_ = dump.section_bytes("pv_mem_meta");
-    meta_offset_ = dump.section("pv_mem_meta")->offset;
+PageIndex::PageIndex(const CoreFile& dump) : PageIndex(*make(dump, nullptr)) {}
+
+std::optional<PageIndex> PageIndex::make(const CoreFile& dump, Diagnostics* sink) {
+    auto problem = [&](Diagnostic d) -> std::optional<PageIndex> {
+        if (!sink) fail(ErrorCode::Format, d.message);
+        sink->report(std::move(d));
+        return std::nullopt;
+    };
+    PageIndex idx(&dump);
+    const std::optional<Bytes> meta = dump.section_bytes("pv_mem_meta", sink);
+    if (!meta) return std::nullopt;
+    idx.meta_ = *meta;
+    idx.meta_offset_ = dump.section("pv_mem_meta")->offset;
     for (const LoadSegment& l : dump.loads()) {
         if (l.paddr % kPageSize || l.memsz % kPageSize)
-            fail(ErrorCode::Format, "program header " + std::to_string(l.index) + " (PT_LOAD): guest range " + hex(l.paddr) +
-                                        " + " + hex(l.memsz) + " is not made of whole 4 KiB pages");
-        blocks_.push_back({l.paddr, l.memsz / kPageSize, l.offset, l.filesz / kPageSize});
-        total_pages_ += l.memsz / kPageSize;
+            return problem({Diagnostic::Severity::Error, "program header " + std::to_string(l.index) + " (PT_LOAD)",
+                            dump.phoff() + std::uint64_t(l.index) * elf::Phdr::kSize,
+                            "program header " + std::to_string(l.index) + " (PT_LOAD): guest range " + hex(l.paddr) +
+                                " + " + hex(l.memsz) + " is not made of whole 4 KiB pages"});
+        idx.blocks_.push_back({l.paddr, l.memsz / kPageSize, l.offset, l.filesz / kPageSize});
+        idx.total_pages_ += l.memsz / kPageSize;
     }
-    std::sort(blocks_.begin(), blocks_.end(), [](const Block& a, const Block& b) { return a.paddr < b.paddr; });
-    check_file_overlaps(dump);
+    std::sort(idx.blocks_.begin(), idx.blocks_.end(), [](const Block& a, const Block& b) { return a.paddr < b.paddr; });
+    if (std::optional<Diagnostic> d = file_overlap(dump)) return problem(std::move(*d));
+    return idx;
 }
 
 }  // namespace detail

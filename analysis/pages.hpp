@@ -4,6 +4,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "format/core_file.hpp"
@@ -21,6 +22,9 @@ class PageIndex {
 public:
     // Checks page alignment of every PT_LOAD; reads pv_mem_meta in place.
     explicit PageIndex(const format::CoreFile& dump);
+    // Lenient: the first problem (Error(Format) in the constructor) goes to
+    // `sink` and the result is empty; with a null sink it throws.
+    static std::optional<PageIndex> make(const format::CoreFile& dump, format::Diagnostics* sink);
 
     const std::vector<Block>& blocks() const { return blocks_; }
     std::uint64_t total_pages() const { return total_pages_; }
@@ -64,6 +68,7 @@ public:
     }
 
 private:
+    explicit PageIndex(const format::CoreFile* dump) : dump_(dump), file_(dump->bytes()) {}
     const format::CoreFile* dump_;
     format::Bytes file_;
     format::Bytes meta_;

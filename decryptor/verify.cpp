@@ -61,32 +61,68 @@ void check_keys(const CoreFile& dump, const Keys& keys, std::vector<Finding>& ou
 // and nothing is said (a test vector's shared page 0 with null pointers).
 void check_provenance(const CoreFile& dump, const Keys& keys, const std::vector<std::pair<unsigned, std::uint32_t>>& prefixes,
                       std::vector<Finding>& findings) {
-    std::optional<analysis::PageOrigins> origins;
-    try {
-        origins.emplace(dump);
-    } catch (const Error& e) {
-        if (e.code() != ErrorCode::Format) throw;
-        return;  // the page plan reports the malformed PT_LOADs / pv_mem_meta
-    }
+    Diagnostics layout;  // the page plan reports the malformed PT_LOADs / pv_mem_meta itself
+    const std::optional<PageIndex> index = PageIndex::make(dump, &layout);
+    if (!index) return;
+    const analysis::PageOrigins origins(*index);
     const auto mem = sealed_memory(dump, keys);
     analysis::TracedMemory traced(*mem);
-    bool used = true;
-    try {
-        (void)analysis::dump_kernel_log(traced, std::nullopt, &traced);
-    } catch (const Error& e) {
-        if (e.code() != ErrorCode::Format) throw;
-        used = false;
-    }
+    Diagnostics unread;  // no readable VMCOREINFO / log: nothing was taken from those reads
+    const bool used =
+        lenient(&unread, "kernel log", [&] { return analysis::dump_kernel_log(traced, std::nullopt, &traced); }).has_value();
     if (used)
-        for (const auto& h : analysis::host_supplied(traced, *origins))
+        for (const auto& h : analysis::host_supplied(traced, origins))
             findings.push_back({Severity::Warning, "host-supplied-structure", h.paddr, h.message()});
-    for (const auto& h : analysis::shared_prefix_pages(prefixes, *origins))
+    for (const auto& h : analysis::shared_prefix_pages(prefixes, origins))
         findings.push_back({Severity::Warning, "host-supplied-structure", h.paddr, h.message()});
 }
 
 }  // namespace
 
 namespace {
+
+using IvUsers = std::map<std::string, std::string>;  // IV hex -> which blob used it first
+
+// One CPU's encrypted state: a finding for each problem, the prefix of an authenticated one.
+void check_cpu_blob(const CoreFile& dump, const Keys& keys, const CpuNotes& c, IvUsers& ivs, CpuAuth& a, VerifyReport& r,
+                    std::vector<std::pair<unsigned, std::uint32_t>>& prefixes) {
+    const std::string cpu = "CPU " + std::to_string(c.index);
+    const Note& n = *c.pv_cpu_data;
+    Diagnostics problems;
+    const std::optional<CpuDumpBlob> blob =
+        parse_cpu_dump(Reader(n.desc, cpu + " NT_S390_PV_CPU_DATA note at offset " + hex(n.offset), n.offset), &problems);
+    if (!blob) {
+        a.error = problems.first_error()->message;
+        r.findings.push_back({Severity::Error, "cpu-format", std::nullopt, a.error});
+        return;
+    }
+    auto [it, fresh] = ivs.emplace(to_hex(blob->iv), cpu + "'s state");
+    if (!fresh)
+        r.findings.push_back({Severity::Warning, "iv-reuse", std::nullopt,
+                              cpu + ": its encrypted state uses the same GCM IV as " + it->second +
+                                  " (an Ultravisor never reuses an IV: a copied or replayed blob?)"});
+    const std::optional<CpuState> st = try_open_cpu_dump(*blob, keys.dump_key.view());
+    if (!st) {
+        a.error = cpu_auth_failure(c.index);
+        r.findings.push_back({Severity::Error, "cpu-auth", std::nullopt, a.error});
+        if (!r.auth_error) r.auth_error = a.error;
+        return;
+    }
+    prefixes.emplace_back(c.index, st->prefix);
+    a.authenticated = true;
+    a.has_osii = st->has_osii;
+    if (st->has_osii)
+        r.findings.push_back({Severity::Note, "cpu-osii", std::nullopt,
+                              cpu + " was stopped while the hypervisor emulated an instruction for it (has_osii): "
+                                    "its registers may hold partial instruction results"});
+    bool prefix_in_memory = false;
+    for (const auto& l : dump.loads())
+        if (st->prefix >= l.paddr && std::uint64_t(st->prefix) + 2 * kPageSize <= l.paddr + l.memsz) prefix_in_memory = true;
+    if (!prefix_in_memory)
+        r.findings.push_back({Severity::Warning, "cpu-prefix-outside-memory", std::uint64_t(st->prefix),
+                              cpu + ": its prefix " + hex(st->prefix) +
+                                  " does not point to 8 KiB of guest memory in the dump (its lowcore is missing)"});
+}
 
 // `pages` is called once, after the CPU checks (its errors come last).
 VerifyReport verify_unlocked(const CoreFile& dump, const Keys& keys, const std::function<const PageIndex&()>& pages,
@@ -96,7 +132,7 @@ VerifyReport verify_unlocked(const CoreFile& dump, const Keys& keys, const std::
     check_keys(dump, keys, r.findings);
 
     // Every CPU blob, each on its own: one failing does not hide the others.
-    std::map<std::string, std::string> ivs;  // IV hex -> which blob used it first
+    IvUsers ivs;
     {
         const Bytes c = dump.section_bytes("pv_compl");
         ivs.emplace(to_hex(c.subspan(kComplIvOff, kGcmIvSize)), "the completion data");
@@ -115,41 +151,7 @@ VerifyReport verify_unlocked(const CoreFile& dump, const Keys& keys, const std::
             r.cpus.push_back(a);
             continue;
         }
-        const Note& n = *c.pv_cpu_data;
-        const std::string where = cpu + " NT_S390_PV_CPU_DATA note at offset " + hex(n.offset);
-        try {
-            const CpuDumpBlob blob = parse_cpu_dump(Reader(n.desc, where, n.offset));
-            auto [it, fresh] = ivs.emplace(to_hex(blob.iv), cpu + "'s state");
-            if (!fresh)
-                r.findings.push_back({Severity::Warning, "iv-reuse", std::nullopt,
-                                      cpu + ": its encrypted state uses the same GCM IV as " + it->second +
-                                          " (an Ultravisor never reuses an IV: a copied or replayed blob?)"});
-            const CpuState st = open_cpu_dump(blob, keys.dump_key.view(), c.index);
-            prefixes.emplace_back(c.index, st.prefix);
-            a.authenticated = true;
-            a.has_osii = st.has_osii;
-            if (st.has_osii)
-                r.findings.push_back({Severity::Note, "cpu-osii", std::nullopt,
-                                      cpu + " was stopped while the hypervisor emulated an instruction for it (has_osii): "
-                                            "its registers may hold partial instruction results"});
-            bool prefix_in_memory = false;
-            for (const auto& l : dump.loads())
-                if (st.prefix >= l.paddr && std::uint64_t(st.prefix) + 2 * kPageSize <= l.paddr + l.memsz) prefix_in_memory = true;
-            if (!prefix_in_memory)
-                r.findings.push_back({Severity::Warning, "cpu-prefix-outside-memory", std::uint64_t(st.prefix),
-                                      cpu + ": its prefix " + hex(st.prefix) +
-                                          " does not point to 8 KiB of guest memory in the dump (its lowcore is missing)"});
-        } catch (const Error& e) {
-            a.error = e.what();
-            if (e.code() == ErrorCode::Auth) {
-                r.findings.push_back({Severity::Error, "cpu-auth", std::nullopt, a.error});
-                if (!r.auth_error) r.auth_error = a.error;
-            } else if (e.code() == ErrorCode::Format) {
-                r.findings.push_back({Severity::Error, "cpu-format", std::nullopt, a.error});
-            } else {
-                throw;
-            }
-        }
+        check_cpu_blob(dump, keys, c, ivs, a, r, prefixes);
         r.cpus.push_back(a);
     }
 

@@ -312,15 +312,25 @@ const Section* CoreFile::section(std::string_view name) const {
 }
 
 Bytes CoreFile::section_bytes(std::string_view name) const {
+    return *section_bytes(name, nullptr);
+}
+
+std::optional<Bytes> CoreFile::section_bytes(std::string_view name, Diagnostics* sink) const {
+    auto problem = [&](std::string field, std::uint64_t offset, std::string message) -> std::optional<Bytes> {
+        if (!sink) fail(ErrorCode::Format, message);
+        sink->report({Diagnostic::Severity::Error, std::move(field), offset, std::move(message)});
+        return std::nullopt;
+    };
     const Section* s = section(name);
     if (!s) {
         std::string msg = "no section '" + std::string(name) + "' in '" + name_ + "'";
         if (!section_error_.empty()) msg += " (section table unreadable: " + section_error_ + ")";
-        fail(ErrorCode::Format, msg);
+        return problem("section '" + std::string(name) + "'", shoff_, std::move(msg));
     }
     if (!range_fits(s->offset, s->size, bytes_.size()))
-        fail(ErrorCode::Format, "section '" + s->name + "' [offset " + hex(s->offset) + ", size " + hex(s->size) +
-                                    "] runs past end of file (size " + hex(bytes_.size()) + ")");
+        return problem("section '" + s->name + "'", s->offset,
+                       "section '" + s->name + "' [offset " + hex(s->offset) + ", size " + hex(s->size) +
+                           "] runs past end of file (size " + hex(bytes_.size()) + ")");
     return bytes_.subspan(s->offset, s->size);
 }
 

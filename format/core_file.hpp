@@ -117,6 +117,8 @@ public:
     std::optional<std::string> vmcoreinfo_note() const;
     // Section contents, bounds-checked (throws Error(Format) when absent).
     Bytes section_bytes(std::string_view name) const;
+    // The same, lenient: a missing or out-of-file section goes to `sink` (null: throws).
+    std::optional<Bytes> section_bytes(std::string_view name, Diagnostics* sink) const;
     // Total guest memory covered by PT_LOADs (memsz).
     std::uint64_t memory_size() const;
 

@@ -5,8 +5,13 @@
 // `pvinspect info` on damaged files.
 #pragma once
 #include <cstdint>
+#include <optional>
+#include <string_view>
+#include <type_traits>
 #include <string>
 #include <vector>
+
+#include "format/error.hpp"
 
 namespace pvdump::format {
 
@@ -36,5 +41,21 @@ public:
 private:
     std::vector<Diagnostic> all_;
 };
+
+// The boundary of a reader that stops at the first fault by throwing (the
+// guest-memory walkers: VMCOREINFO, os_info, the printk ring): with a sink,
+// its FormatError becomes an Error finding on `field` and the result is
+// empty; any other category passes untouched. With a null sink, `read` runs
+// strict and throws as it would. The one place an input fault is caught.
+template <class Read>
+auto lenient(Diagnostics* sink, std::string_view field, Read&& read) -> std::optional<std::invoke_result_t<Read&>> {
+    if (!sink) return read();
+    try {
+        return read();
+    } catch (const FormatError& e) {  // the input's fault, recorded: the caller goes on without this part
+        sink->report({Diagnostic::Severity::Error, std::string(field), 0, e.what()});
+        return std::nullopt;
+    }
+}
 
 }  // namespace pvdump::format

@@ -32,7 +32,19 @@ private:
     ErrorCode code_;
 };
 
-[[noreturn]] inline void fail(ErrorCode code, const std::string& message) { throw Error(code, message); }
+// Error(Format) has a type of its own, so that a lenient reader can take the
+// input's faults at its boundary (format::lenient, format/diagnostics.hpp) and
+// let every other category pass, with no catch-and-rethrow by code.
+class FormatError : public Error {
+public:
+    explicit FormatError(const std::string& message) : Error(ErrorCode::Format, message) {}
+};
+
+// Raise `code`; ErrorCode::Format as FormatError. Libraries raise through here.
+[[noreturn]] inline void fail(ErrorCode code, const std::string& message) {
+    if (code == ErrorCode::Format) throw FormatError(message);
+    throw Error(code, message);
+}
 
 // "0x1a2b" formatting for messages (format/bytes.cpp, with hex_fixed and to_hex).
 std::string hex(unsigned long long value);

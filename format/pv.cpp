@@ -50,15 +50,28 @@ constexpr std::size_t P_GPRS = 0, P_PSW = 128, P_PREFIX = 152, P_FPC = 156, P_TO
 }  // namespace
 
 CpuDumpBlob parse_cpu_dump(Reader blob) {
+    return *parse_cpu_dump(std::move(blob), nullptr);
+}
+
+std::optional<CpuDumpBlob> parse_cpu_dump(Reader blob, Diagnostics* sink) {
+    auto problem = [&](std::string_view field, std::uint64_t offset, std::string message) -> std::optional<CpuDumpBlob> {
+        if (!sink) fail(ErrorCode::Format, message);
+        sink->report({Diagnostic::Severity::Error, std::string(field), blob.base() + offset, std::move(message)});
+        return std::nullopt;
+    };
+    for (const auto& [offset, field] : {std::pair<std::uint64_t, std::string_view>{0, "CPU dump version"}, {4, "CPU dump length"}})
+        if (std::string o = blob.overrun(offset, 4, field); !o.empty()) return problem(field, offset, std::move(o));
     CpuDumpBlob c{};
     c.version = blob.u32(0, "CPU dump version");
     c.length = blob.u32(4, "CPU dump length");
     if (c.version != 1)
-        fail(ErrorCode::Format, blob.what() + ": unsupported CPU dump version " + std::to_string(c.version) +
-                                    " (this tool reads version 1)");
+        return problem("CPU dump version", 0,
+                       blob.what() + ": unsupported CPU dump version " + std::to_string(c.version) + " (this tool reads version 1)");
     if (blob.size() != kCpuDumpSize || c.length != kCpuDumpSize)
-        fail(ErrorCode::Format, blob.what() + ": CPU dump is " + std::to_string(blob.size()) + " bytes (length field " +
-                                    std::to_string(c.length) + "), v1 is " + std::to_string(kCpuDumpSize));
+        return problem("CPU dump length", 4,
+                       blob.what() + ": CPU dump is " + std::to_string(blob.size()) + " bytes (length field " +
+                           std::to_string(c.length) + "), v1 is " + std::to_string(kCpuDumpSize));
+    // In bounds from here on: the blob is exactly kCpuDumpSize bytes.
     c.iv = blob.sub(8, kGcmIvSize, "iv");
     c.aad = blob.sub(0, kCpuAadSize, "aad");
     c.ciphertext = blob.sub(kCpuAadSize, kCpuCtSize, "encrypted part");
@@ -111,12 +124,21 @@ std::vector<std::uint8_t> encode_cpu_plaintext(const CpuState& s) {
     return p;
 }
 
-CpuState open_cpu_dump(const CpuDumpBlob& blob, Bytes dump_key, unsigned cpu) {
+std::string cpu_auth_failure(unsigned cpu) {
+    return "CPU " + std::to_string(cpu) +
+           ": authentication of the encrypted CPU state (NT_S390_PV_CPU_DATA) failed: the blob was tampered with";
+}
+
+std::optional<CpuState> try_open_cpu_dump(const CpuDumpBlob& blob, Bytes dump_key) {
     SecretBytes plain(kCpuCtSize);
-    if (!gcm_open(dump_key, blob.iv, blob.aad, blob.ciphertext, blob.tag, plain.mut()))
-        fail(ErrorCode::Auth, "CPU " + std::to_string(cpu) +
-                                  ": authentication of the encrypted CPU state (NT_S390_PV_CPU_DATA) failed: the blob was tampered with");
+    if (!gcm_open(dump_key, blob.iv, blob.aad, blob.ciphertext, blob.tag, plain.mut())) return std::nullopt;
     return decode_cpu_plaintext(plain.view());
+}
+
+CpuState open_cpu_dump(const CpuDumpBlob& blob, Bytes dump_key, unsigned cpu) {
+    std::optional<CpuState> state = try_open_cpu_dump(blob, dump_key);
+    if (!state) fail(ErrorCode::Auth, cpu_auth_failure(cpu));
+    return *state;
 }
 
 std::vector<std::uint8_t> seal_cpu_dump(const CpuState& state, Bytes dump_key, Bytes iv12) {

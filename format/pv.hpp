@@ -3,11 +3,13 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "format/bytes.hpp"
 #include "format/crypto.hpp"
+#include "format/diagnostics.hpp"
 
 namespace pvdump::format {
 
@@ -118,9 +120,19 @@ struct CpuDumpBlob {
     std::uint32_t length;
     Bytes iv, aad, ciphertext, tag;
 };
+// Strict: Error(Format) at the first problem.
 CpuDumpBlob parse_cpu_dump(Reader blob);
+// Lenient (cf. CoreFile::open): the problem goes to `sink` (field, file offset,
+// the message the strict form throws) and the result is empty; with a null
+// sink it throws as the strict form does.
+std::optional<CpuDumpBlob> parse_cpu_dump(Reader blob, Diagnostics* sink);
 // Authenticates and decrypts; `cpu` is the CPU's index for messages.
+// Error(Auth) with cpu_auth_failure(cpu) when the tag does not match.
 CpuState open_cpu_dump(const CpuDumpBlob& blob, Bytes dump_key, unsigned cpu);
+// The same without throwing: empty when authentication fails (its only failure).
+std::optional<CpuState> try_open_cpu_dump(const CpuDumpBlob& blob, Bytes dump_key);
+// The message of that failure for CPU `cpu`.
+std::string cpu_auth_failure(unsigned cpu);
 // The producer side: the 1568-byte blob of a state (reserved bytes zero).
 std::vector<std::uint8_t> seal_cpu_dump(const CpuState& state, Bytes dump_key, Bytes iv12);
 // The plaintext layout (1520 bytes placed at blob offset 32): encode/decode.

@@ -242,3 +242,73 @@ TEST_CASE("CoreFile lenient mode on an intact dump indexes exactly what strict m
     REQUIRE(lenient.sections().size() == strict.sections().size());
     for (std::size_t i = 0; i < strict.sections().size(); ++i) CHECK(lenient.sections()[i].name == strict.sections()[i].name);
 }
+
+TEST_CASE("parse_cpu_dump lenient: the strict message in the sink, no throw; strict throws FormatError") {
+    std::array<std::uint8_t, 32> key{};
+    key[0] = 1;
+    CpuState st;
+    st.prefix = 0x12000;
+    const std::array<std::uint8_t, 12> iv{7, 7, 7};
+    std::vector<std::uint8_t> blob = seal_cpu_dump(st, Bytes(key.data(), 32), Bytes(iv.data(), 12));
+
+    SUBCASE("an intact blob: the same result both ways, and it opens") {
+        Diagnostics sink;
+        const std::optional<CpuDumpBlob> lenient_blob = parse_cpu_dump(Reader(blob, "blob", 0x400), &sink);
+        REQUIRE(lenient_blob);
+        CHECK(sink.empty());
+        const std::optional<CpuState> opened = try_open_cpu_dump(*lenient_blob, Bytes(key.data(), 32));
+        REQUIRE(opened);
+        CHECK(*opened == st);
+    }
+    SUBCASE("truncated to 6 bytes: the length field runs past the end") {
+        blob.resize(6);
+        Diagnostics sink;
+        CHECK_FALSE(parse_cpu_dump(Reader(blob, "blob", 0x400), &sink));
+        REQUIRE(sink.all().size() == 1);
+        const Diagnostic& d = sink.all()[0];
+        CHECK(d.field == "CPU dump length");
+        CHECK(d.offset == 0x404);
+        try {
+            (void)parse_cpu_dump(Reader(blob, "blob", 0x400));
+            FAIL("strict parse accepted a truncated blob");
+        } catch (const FormatError& e) {
+            CHECK(std::string(e.what()) == d.message);
+        }
+    }
+    SUBCASE("version 2: reported on the version field with the strict message") {
+        blob[3] = 2;
+        Diagnostics sink;
+        CHECK_FALSE(parse_cpu_dump(Reader(blob, "blob", 0x400), &sink));
+        REQUIRE(sink.first_error());
+        CHECK(sink.first_error()->field == "CPU dump version");
+        CHECK(sink.first_error()->offset == 0x400);
+        CHECK(sink.first_error()->message == "blob: unsupported CPU dump version 2 (this tool reads version 1)");
+    }
+    SUBCASE("a flipped tag bit: try_open_cpu_dump is empty, open_cpu_dump throws Error(Auth) with cpu_auth_failure") {
+        blob[kCpuTagOff] ^= 1;
+        const CpuDumpBlob parsed = parse_cpu_dump(Reader(blob, "blob"));
+        CHECK_FALSE(try_open_cpu_dump(parsed, Bytes(key.data(), 32)));
+        try {
+            (void)open_cpu_dump(parsed, Bytes(key.data(), 32), 3);
+            FAIL("a tampered blob opened");
+        } catch (const Error& e) {
+            CHECK(e.code() == ErrorCode::Auth);
+            CHECK(std::string(e.what()) == cpu_auth_failure(3));
+        }
+    }
+}
+
+TEST_CASE("lenient(): an input fault becomes a finding, every other category passes, a null sink is strict") {
+    Diagnostics sink;
+    const std::optional<int> r =
+        lenient(&sink, "thing", []() -> int { fail(ErrorCode::Format, "thing: bad"); });
+    CHECK_FALSE(r);
+    REQUIRE(sink.all().size() == 1);
+    CHECK(sink.all()[0].field == "thing");
+    CHECK(sink.all()[0].message == "thing: bad");
+    CHECK(lenient(&sink, "ok", [] { return 5; }) == std::optional<int>(5));
+    CHECK(sink.all().size() == 1);
+    CHECK_THROWS_AS(lenient(&sink, "io", []() -> int { fail(ErrorCode::Io, "cannot read"); }), Error);
+    CHECK(sink.all().size() == 1);
+    CHECK_THROWS_AS(lenient(nullptr, "strict", []() -> int { fail(ErrorCode::Format, "bad"); }), FormatError);
+}
