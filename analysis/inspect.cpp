@@ -1,6 +1,7 @@
 // pvinspect's library: info, verify, cpus and the kernel log of a dump.
 #include "analysis/inspect.hpp"
 
+#include "analysis/pages.hpp"
 #include "analysis/provenance.hpp"
 
 #include <algorithm>
@@ -78,11 +79,9 @@ CiphertextEvidence look_at_memory(const CoreFile& dump) {
     }
     const std::uint64_t nonzero = ev.pages_sampled - ev.zero_pages;
     ev.mean_entropy = nonzero ? entropy_sum / double(nonzero) : 0;
-    try {
-        ev.vmcoreinfo_found = guest::find_vmcoreinfo(*mem).has_value();
-    } catch (const Error&) {
-        ev.vmcoreinfo_found = false;
-    }
+    Diagnostics why;
+    ev.vmcoreinfo_found = guest::find_vmcoreinfo(*mem, &why).has_value();
+    if (!ev.vmcoreinfo_found) ev.vmcoreinfo_problems = why.all();
     return ev;
 }
 
@@ -152,19 +151,19 @@ InfoReport inspect_info(const CoreFile& dump) {
         return r;
     }
     r.kind = ContainerKind::PvDump;
-    try {
-        const Bytes compl_bytes = dump.section_bytes("pv_compl");
-        if (compl_bytes.size() >= 8) {
-            r.compl_version = load_be32(compl_bytes.data());
-            r.compl_length = load_be32(compl_bytes.data() + 4);
+    Diagnostics problems;  // the first one is the report's error: what stops the page plan
+    const std::optional<Bytes> compl_bytes = dump.section_bytes("pv_compl", &problems);
+    if (compl_bytes) {
+        if (compl_bytes->size() >= 8) {
+            r.compl_version = load_be32(compl_bytes->data());
+            r.compl_length = load_be32(compl_bytes->data() + 4);
         }
         for (const auto& l : dump.loads())
             r.meta_needed = std::max(r.meta_needed, (l.paddr + l.memsz) / kPageSize * kTweakSize);
-        r.plan = page_plan(dump, nullptr);
-    } catch (const Error& e) {
-        if (e.code() != ErrorCode::Format) throw;
-        r.error = e.what();
+        if (const std::optional<detail::PageIndex> pages = detail::PageIndex::make(dump, &problems))
+            r.plan = page_plan(*pages, nullptr);
     }
+    if (const Diagnostic* d = problems.first_error()) r.error = d->message;
     return r;
 }
 
@@ -187,40 +186,41 @@ InfoReport inspect_info(const std::string& path) {
 
 // ---- kernel log ------------------------------------------------------------------------
 
+namespace {
+
+KernelLogReport log_through(const MemoryView& mem, const VmcoreInfo& info, std::string source) {
+    KernelLogReport r;
+    r.log = read_kernel_log_detailed(mem, info);
+    r.vmcoreinfo_source = std::move(source);
+    r.osrelease = info.value("OSRELEASE");
+    return r;
+}
+
+}  // namespace
+
 KernelLogReport dump_kernel_log(const MemoryView& mem, const std::optional<std::string>& vmcoreinfo_note,
                                 ReadLabels* labels) {
-    KernelLogReport r;
     auto label = [&](std::string_view structure) {
         if (labels) labels->begin(structure);
     };
     label("the printk ring buffer (prb, descriptors, info and text rings)");
-    std::optional<Error> note_failure;
-    if (vmcoreinfo_note) {
-        try {
-            VmcoreInfo info = VmcoreInfo::parse(*vmcoreinfo_note);
-            r.log = read_kernel_log_detailed(mem, info);
-            r.vmcoreinfo_source = "VMCOREINFO note";
-            r.osrelease = info.value("OSRELEASE");
-            return r;
-        } catch (const Error& e) {
-            if (e.code() != ErrorCode::Format) throw;
-            note_failure = e;  // the note may be stale or foreign: try the guest's own
-        }
-    }
+    Diagnostics note_problems;  // the note may be stale or foreign: then the guest's own is tried
+    if (vmcoreinfo_note)
+        if (std::optional<KernelLogReport> r = lenient(&note_problems, "VMCOREINFO note", [&] {
+                return log_through(mem, VmcoreInfo::parse(*vmcoreinfo_note), "VMCOREINFO note");
+            }))
+            return std::move(*r);
     label("VMCOREINFO (the note or os_info it was found through)");
     std::optional<std::string> text = guest::find_vmcoreinfo(mem);
     if (!text) {
-        if (note_failure) throw *note_failure;
+        if (const Diagnostic* d = note_problems.first_error()) fail(ErrorCode::Format, d->message);
         fail(ErrorCode::Format,
              "the guest publishes no VMCOREINFO (neither the pointer at lowcore 0xe0c nor os_info at 0xe18 leads to "
              "one): its kernel log cannot be found without it");
     }
     VmcoreInfo info = VmcoreInfo::parse(*text);
     label("the printk ring buffer (prb, descriptors, info and text rings)");
-    r.log = read_kernel_log_detailed(mem, info);
-    r.vmcoreinfo_source = "guest memory (lowcore 0xe0c / os_info 0xe18)";
-    r.osrelease = info.value("OSRELEASE");
-    return r;
+    return log_through(mem, info, "guest memory (lowcore 0xe0c / os_info 0xe18)");
 }
 
 }  // namespace pvdump::analysis

@@ -53,6 +53,7 @@ struct CiphertextEvidence {
     bool lowcore_readable = false;     // guest page 0 is in the dump
     bool lowcore_sane = false;         // page 0 looks like an s390 lowcore (mostly zeros, low entropy)
     bool vmcoreinfo_found = false;     // lowcore 0xe0c / os_info lead to a VMCOREINFO
+    std::vector<format::Diagnostic> vmcoreinfo_problems;  // when not: the faults that ended a way (field: which)
     unsigned pv_cpu_notes = 0;         // NT_S390_PV_CPU_DATA notes although there is no 'pv_compl'
 };
 

@@ -112,20 +112,19 @@ std::uint32_t s390_csum_partial(std::span<const std::uint8_t> bytes, std::uint32
     return std::uint32_t(acc);
 }
 
-std::optional<std::string> find_vmcoreinfo(const MemoryView& mem) {
+std::optional<std::string> find_vmcoreinfo(const MemoryView& mem, format::Diagnostics* why) {
     // Each way is tried on its own: garbage behind one pointer (or a page that
-    // cannot be read) must not hide the other.
-    try {
-        if (mem.contains(kLowcoreVmcoreInfo, 8))
-            if (auto t = vmcoreinfo_from_note(mem, read_be64_at(mem, kLowcoreVmcoreInfo))) return t;
-    } catch (const Error&) {
-    }
-    try {
-        if (mem.contains(kLowcoreOsInfo, 8))
-            if (auto t = vmcoreinfo_from_os_info(mem, read_be64_at(mem, kLowcoreOsInfo))) return t;
-    } catch (const Error&) {
-    }
-    return std::nullopt;
+    // cannot be read) must not hide the other. Its fault is kept in `why`.
+    format::Diagnostics unused;
+    format::Diagnostics* sink = why ? why : &unused;
+    auto way = [&](std::uint64_t lowcore, std::string_view field, auto&& from) {
+        return format::lenient(sink, field, [&]() -> std::optional<std::string> {
+                   if (!mem.contains(lowcore, 8)) return std::nullopt;
+                   return from(mem, read_be64_at(mem, lowcore));
+               }).value_or(std::nullopt);
+    };
+    if (auto t = way(kLowcoreVmcoreInfo, "VMCOREINFO note pointer (lowcore 0xe0c)", vmcoreinfo_from_note)) return t;
+    return way(kLowcoreOsInfo, "os_info pointer (lowcore 0xe18)", vmcoreinfo_from_os_info);
 }
 
 std::vector<std::uint8_t> build_vmcoreinfo_note(std::string_view text) {

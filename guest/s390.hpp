@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "format/bytes.hpp"
+#include "format/diagnostics.hpp"
 #include "format/memory_view.hpp"
 
 namespace pvdump::guest {
@@ -26,8 +27,10 @@ inline constexpr std::uint64_t kMaxVmcoreInfoSize = 1u << 20;
 // first the note pointer at 0xe0c, then os_info (pointer at 0xe18, magic
 // "OSINFOSZ", checksum, entry 0 = address and size of the VMCOREINFO text).
 // nullopt when neither leads to a valid VMCOREINFO; never throws for bad
-// content (bad pointers, sizes, checksums just mean "not found there").
-std::optional<std::string> find_vmcoreinfo(const format::MemoryView& mem);
+// content (bad pointers, sizes, checksums just mean "not found there"). A way
+// that ends in a fault of the input (a pointer to unreadable memory, a note
+// that does not fit) reports it to `why`, if given.
+std::optional<std::string> find_vmcoreinfo(const format::MemoryView& mem, format::Diagnostics* why = nullptr);
 
 // The s390 checksum used by os_info (csum_partial: the 32-bit one's-complement
 // sum of big-endian words, a short tail padded with zeros). Exposed for the

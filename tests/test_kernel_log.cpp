@@ -14,6 +14,7 @@
 #include "format/core_file.hpp"
 #include "format/bytes.hpp"
 #include "format/error.hpp"
+#include "guest/s390.hpp"
 #include "producer/guest_printk.hpp"
 
 using namespace pvdump;
@@ -556,4 +557,30 @@ TEST_CASE("real Debian 12 s390x guest: VMCOREINFO and the boot log") {
     CHECK(*text2 == *text);
     const auto records2 = analysis::read_kernel_log(*view, info);
     CHECK(analysis::format_kernel_log(records2) == analysis::format_kernel_log(log.records));
+}
+
+namespace {
+
+// Memory that claims every range and faults on every read past page 0, whose
+// pointer at lowcore 0xe0c leads there (the os_info pointer at 0xe18 is null).
+class FaultingMemory final : public format::MemoryView {
+public:
+    bool contains(std::uint64_t, std::uint64_t) const override { return true; }
+    void read(std::uint64_t paddr, std::span<std::uint8_t> out) const override {
+        if (paddr >= format::kPageSize) fail(ErrorCode::Format, "guest page " + hex(paddr) + " is unreadable");
+        std::fill(out.begin(), out.end(), std::uint8_t(0));
+        if (paddr == 0xe0c && out.size() == 8) out[6] = 0x20;  // big-endian 0x2000
+    }
+};
+
+}  // namespace
+
+TEST_CASE("find_vmcoreinfo: a way that ends in a fault is reported with its field, the search goes on") {
+    const FaultingMemory mem;
+    format::Diagnostics why;
+    CHECK_FALSE(guest::find_vmcoreinfo(mem, &why));
+    REQUIRE(why.all().size() == 1);
+    CHECK(why.all()[0].field == "VMCOREINFO note pointer (lowcore 0xe0c)");
+    CHECK(why.all()[0].message == "guest page 0x2000 is unreadable");
+    CHECK_FALSE(guest::find_vmcoreinfo(mem));  // without a sink: still "not found", no throw
 }

@@ -279,6 +279,9 @@ void info_content(std::ostream& out, const View& d, const TextOptions&) {
                             : e.flag("lowcore_sane")    ? "page 0 looks like an s390 lowcore"
                                                         : "page 0 does not look like an s390 lowcore");
         e.not_shown("vmcoreinfo_found");  // kind_description says it
+        if (e.contains("vmcoreinfo_problems"))
+            for (const View& p : e.items("vmcoreinfo_problems"))
+                row(out, "VMCOREINFO", "not found through the " + p.str("field") + ": " + p.str("message"));
         if (const std::uint64_t notes = e.u64("pv_cpu_notes"))
             row(out, "PV notes", std::to_string(notes) + " NT_S390_PV_CPU_DATA notes, but no 'pv_compl' section");
     }
@@ -303,10 +306,15 @@ Json info_pv(const analysis::InfoReport& r) {
 Json info_memory_content(const analysis::InfoReport& r) {
     if (!r.evidence) return nullptr;
     const auto& e = *r.evidence;
-    return {{"pages_sampled", e.pages_sampled}, {"zero_pages", e.zero_pages},
-            {"random_pages", e.random_pages},   {"mean_entropy", e.mean_entropy},
-            {"lowcore_readable", e.lowcore_readable}, {"lowcore_sane", e.lowcore_sane},
-            {"vmcoreinfo_found", e.vmcoreinfo_found}, {"pv_cpu_notes", e.pv_cpu_notes}};
+    Json out = {{"pages_sampled", e.pages_sampled}, {"zero_pages", e.zero_pages},
+                {"random_pages", e.random_pages},   {"mean_entropy", e.mean_entropy},
+                {"lowcore_readable", e.lowcore_readable}, {"lowcore_sane", e.lowcore_sane},
+                {"vmcoreinfo_found", e.vmcoreinfo_found}, {"pv_cpu_notes", e.pv_cpu_notes}};
+    if (!e.vmcoreinfo_problems.empty()) {  // only when a way ended in a fault: other documents stay as they were
+        Json& problems = out["vmcoreinfo_problems"] = Json::array();
+        for (const auto& d : e.vmcoreinfo_problems) problems.push_back({{"field", d.field}, {"message", d.message}});
+    }
+    return out;
 }
 
 Json info_parse_findings(const analysis::InfoReport& r) {
