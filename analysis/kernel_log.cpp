@@ -106,7 +106,9 @@ private:
             mem_.read(chunk * kChunk, bytes);
         } catch (const Error&) {
             // Another page of the chunk cannot be read (e.g. an invalid page
-            // in a sealed dump): read only what was asked for, uncached.
+            // in a sealed dump): read only what was asked for, uncached. Not
+            // swallowed: if the fault lies in the asked range, that read
+            // raises it with its own category.
             return nullptr;
         }
         return &chunks_.emplace(chunk, std::move(bytes)).first->second;

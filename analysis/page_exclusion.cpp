@@ -120,7 +120,7 @@ public:
         const std::uint64_t v = needs_.symbol(name, why);
         try {
             return amap_.to_phys(v, "SYMBOL(" + name + ")");
-        } catch (const Error& e) {
+        } catch (const FormatError& e) {  // not swallowed: raised again with the dump level's context
             fail_here(std::string(e.what()));
         }
     }

@@ -40,9 +40,10 @@ void fill_kdump_utsname(KdumpHeaderInfo& info, const MemoryView& memory) {
         info.release = field(2);
         info.version = field(3);
         info.domainname = field(5);
-    } catch (const Error&) {
+    } catch (const FormatError&) {
         // The header's names are informational: a guest whose VMCOREINFO or
-        // init_uts_ns cannot be read gets OSRELEASE (or nothing).
+        // init_uts_ns cannot be read gets OSRELEASE (or nothing). Only the
+        // input's faults: an I/O error or a bug still ends the run.
     }
 }
 
@@ -97,6 +98,42 @@ void KdumpSink::consume(pipeline::Batch& batch) {
     s_->writer.append(b);
 }
 
+namespace {
+
+// The page exclusion of a dump level above 1. When the guest's structures
+// cannot be read for it: Error(Format), or with request.fallback none, the
+// reason in outcome.fallback and the dump written at level 1.
+std::optional<PageExclusion> build_exclusion(const MemoryView& memory, const std::optional<std::string>& vmcoreinfo,
+                                             const std::vector<MemoryRange>& ranges, const KdumpRequest& request,
+                                             KdumpOutcome& outcome) {
+    const std::string level = "dump level " + std::to_string(request.dump_level);
+    Diagnostics why;
+    std::optional<PageExclusion> exclusion = lenient(&why, level, [&] {
+        if (!vmcoreinfo)
+            fail(ErrorCode::Format, level + " reads the guest's struct page array through VMCOREINFO, and the "
+                                            "guest publishes none (lowcore 0xe0c / os_info 0xe18 are empty)");
+        const std::uint64_t max_pfn = ranges.empty() ? 0 : (ranges.back().paddr + ranges.back().size) / kPageSize;
+        return PageExclusion::build(memory, *vmcoreinfo, request.dump_level, max_pfn);
+    });
+    if (!exclusion) {
+        const std::string reason = why.first_error()->message;
+        if (!request.fallback)
+            fail(ErrorCode::Format, reason + " (needed for " + level + "; --force writes the dump at level 1 instead)");
+        outcome.fallback = reason;
+        outcome.level = request.dump_level & kDumpLevelZero;
+        return std::nullopt;
+    }
+    const PageExclusionCounts& c = exclusion->counts();
+    outcome.cache = c.cache;
+    outcome.cache_private = c.cache_private;
+    outcome.user = c.user;
+    outcome.free = c.free;
+    outcome.other = c.hwpoison + c.offline + c.beyond_memmap;
+    return exclusion;
+}
+
+}  // namespace
+
 KdumpOutcome write_kdump(const SealedDump& dump, const std::vector<CpuState>& cpus,
                          const std::vector<MemoryRange>& ranges, const std::optional<std::string>& vmcoreinfo,
                          OutputFile& out, const DecryptOptions& options, const KdumpRequest& request) {
@@ -106,29 +143,7 @@ KdumpOutcome write_kdump(const SealedDump& dump, const std::vector<CpuState>& cp
     KdumpOutcome outcome;
     outcome.level = request.dump_level;
     std::optional<PageExclusion> exclusion;
-    if (request.dump_level & ~kDumpLevelZero) {
-        const std::string level = "dump level " + std::to_string(request.dump_level);
-        try {
-            if (!vmcoreinfo)
-                fail(ErrorCode::Format, level + " reads the guest's struct page array through VMCOREINFO, and the "
-                                                "guest publishes none (lowcore 0xe0c / os_info 0xe18 are empty)");
-            const std::uint64_t max_pfn = ranges.empty() ? 0 : (ranges.back().paddr + ranges.back().size) / kPageSize;
-            exclusion.emplace(PageExclusion::build(memory, *vmcoreinfo, request.dump_level, max_pfn));
-            const PageExclusionCounts& c = exclusion->counts();
-            outcome.cache = c.cache;
-            outcome.cache_private = c.cache_private;
-            outcome.user = c.user;
-            outcome.free = c.free;
-            outcome.other = c.hwpoison + c.offline + c.beyond_memmap;
-        } catch (const Error& e) {
-            if (e.code() != ErrorCode::Format) throw;
-            if (!request.fallback)
-                fail(ErrorCode::Format, std::string(e.what()) + " (needed for " + level +
-                                            "; --force writes the dump at level 1 instead)");
-            outcome.fallback = e.what();
-            outcome.level = request.dump_level & kDumpLevelZero;
-        }
-    }
+    if (request.dump_level & ~kDumpLevelZero) exclusion = build_exclusion(memory, vmcoreinfo, ranges, request, outcome);
     KdumpHeaderInfo info;
     info.cpus = cpus;
     info.vmcoreinfo = vmcoreinfo;

@@ -197,7 +197,7 @@ struct VmcoreReader::Impl {
                     fill(chunk, slot_data(v), *c);
                     give_cipher(std::move(c));
                 }
-            } catch (...) {
+            } catch (...) {  // frees the slot, then rethrows (a read-ahead's failure is left to the read that needs it)
                 lk.lock();
                 where.erase(chunk);
                 sl = Slot{};
@@ -277,9 +277,10 @@ struct VmcoreReader::Impl {
                 }
                 acquire(c, true, &xts);
             }
-        } catch (...) {
+        } catch (...) {  // thread boundary, see below
             // Read-ahead is an optimisation: a worker that cannot run (no
-            // cipher context) leaves the reads to decrypt on demand.
+            // cipher context) leaves the reads to decrypt on demand, which
+            // raise the same failure in the reading thread.
         }
     }
 

@@ -112,7 +112,7 @@ public:
             for (unsigned t = 0; t < threads_; ++t) pool.emplace_back([this] { worker(); });
             try {
                 sink_.ordered() ? write_in_order() : wait_until_done();
-            } catch (...) {
+            } catch (...) {  // forwarded: the workers must be stopped and joined first; rethrown below
                 record_error();
             }
         }
@@ -192,7 +192,7 @@ private:
                 if (!sink_.ordered()) sink_.consume(batch);
                 hand_off(batch);
             }
-        } catch (...) {
+        } catch (...) {  // thread boundary: forwarded to run(), which rethrows it after the join
             record_error();
         }
     }

@@ -86,7 +86,7 @@ const char* xts_selected_name() noexcept {
     try {
         const Selection& s = selection();
         return s.error.empty() ? xts_impl_name(s.impl) : "invalid PVDUMP_AES";
-    } catch (...) {
+    } catch (...) {  // noexcept by contract (a name for --version and logs); xts_selected_impl() raises the reason
         return "invalid PVDUMP_AES";
     }
 }
