@@ -27,6 +27,9 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     size_ = std::uint64_t(st.st_size);
     if (size_ > 0) {
         void* p = mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);
+        // A direct-I/O FUSE file (pvdecrypt --mount's dump.elf) refuses
+        // MAP_SHARED; a private read-only mapping reads the same bytes.
+        if (p == MAP_FAILED && errno == ENODEV) p = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
             int e = errno;
             ::close(fd);

@@ -156,7 +156,18 @@ int op_readdir(const char* path, void* buf, fuse_fill_dir_t fill, off_t, struct 
 int op_open(const char* path, struct fuse_file_info* fi) {
     if (path[0] != '/' || std::strcmp(path + 1, kFileName) != 0) return std::strcmp(path, "/") == 0 ? -EISDIR : -ENOENT;
     if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) return -EROFS;
-    fi->keep_cache = 1;  // the contents never change
+    // Direct I/O: each read of dump.elf goes to op_read with the caller's
+    // length (up to the 1 MiB libfuse 3 negotiates, max_pages 256) and the
+    // kernel copies the reply straight into the reader's buffer. Through the
+    // page cache instead, the kernel reads ahead 128 KiB at a time (the FUSE
+    // bdi's default, which only root can raise), allocates and fills page
+    // cache folios and copies them again: `cat` of a 1 GiB guest cost 0.35 s
+    // of kernel CPU in cat that way, 0.04 s direct. It also keeps the
+    // decrypted guest out of the page cache (RAM, but shared, long-lived and
+    // outside the mlock'ed cache); only a MAP_PRIVATE mapping of the file
+    // still goes through it (MAP_SHARED fails with ENODEV on a direct-I/O
+    // FUSE file: libfuse 3.14 cannot ask for FUSE_DIRECT_IO_ALLOW_MMAP).
+    fi->direct_io = 1;
     return 0;
 }
 
@@ -181,7 +192,6 @@ int op_statfs(const char*, struct statvfs* sv) {
 }
 
 void* op_init(struct fuse_conn_info*, struct fuse_config* cfg) {
-    cfg->kernel_cache = 1;
     cfg->entry_timeout = cfg->attr_timeout = 3600;
     cfg->negative_timeout = 3600;
     return nullptr;
@@ -201,6 +211,9 @@ void serve_mount(decryptor::VmcoreReader& reader, const MountOptions& o, const s
     f.st_nlink = 1;
     f.st_size = off_t(reader.size());
     f.st_blocks = (f.st_size + 511) / 512;
+    // cat, cp and other readers size their reads by st_blksize (at least
+    // 128 KiB): 1 MiB, one full FUSE request per read.
+    f.st_blksize = 1 << 20;
     f.st_uid = getuid();
     f.st_gid = getgid();
     f.st_atime = f.st_mtime = f.st_ctime = now;
