@@ -186,174 +186,228 @@ void add_text(std::uint64_t& total, std::uint64_t n) {
 }
 
 // ---- Linux >= 5.10: the lockless printk ringbuffer ---------------------------
-KernelLog read_printk_ringbuffer(CachedMemory& mem, const VmcoreInfo& info, const KernelAddressMap& amap) {
-    KernelLog log;
-    log.source = KernelLogSource::PrintkRingbuffer;
 
+// The VMCOREINFO offsets the ringbuffer walk reads with, checked once.
+struct PrbLayout {
+    std::uint64_t rb_size = 0, desc_size = 0, pinfo_size = 0;
+    std::uint64_t counter = 0;  // OFFSET(atomic_long_t.counter)
+    std::uint64_t off_desc_ring = 0, off_text_ring = 0;
+    std::uint64_t off_count_bits = 0, off_descs = 0, off_infos = 0, off_head_id = 0, off_tail_id = 0;
+    std::uint64_t off_size_bits = 0, off_data = 0;
+    std::uint64_t off_state = 0, off_lpos = 0, off_begin = 0, off_next = 0;
+    std::uint64_t off_seq = 0, off_ts = 0, off_text_len = 0;
+    std::optional<std::uint64_t> off_caller;
+    bool has_level = false;
+    // dev_printk_info: two NUL-terminated strings, read only when published.
+    std::optional<std::uint64_t> off_subsys, off_device;
+    std::uint64_t len_subsys = 0, len_device = 0;
+};
+
+// printk_info.dev_info's subsystem and device strings, where they fit in
+// printk_info.
+void dev_info_layout(const VmcoreInfo& info, PrbLayout& l) {
+    auto dev = info.offset("printk_info.dev_info");
+    if (!dev) return;
+    l.len_subsys = std::uint64_t(std::clamp<std::int64_t>(info.length("printk_info_subsystem").value_or(16), 0, 64));
+    l.len_device = std::uint64_t(std::clamp<std::int64_t>(info.length("printk_info_device").value_or(48), 0, 64));
+    auto sub = info.offset("dev_printk_info.subsystem"), devn = info.offset("dev_printk_info.device");
+    auto fits = [&](std::optional<std::int64_t> o, std::uint64_t len) -> std::optional<std::uint64_t> {
+        if (!o || *o < 0 || *dev < 0) return std::nullopt;
+        const std::uint64_t at = std::uint64_t(*dev) + std::uint64_t(*o);
+        if (at > l.pinfo_size || len > l.pinfo_size - at) return std::nullopt;
+        return at;
+    };
+    l.off_subsys = fits(sub, l.len_subsys);
+    l.off_device = fits(devn, l.len_device);
+}
+
+PrbLayout prb_layout(const VmcoreInfo& info) {
     const Layout rb(info, "printk_ringbuffer", 88);
     const Layout desc_ring(info, "prb_desc_ring", 48);
     const Layout data_ring(info, "prb_data_ring", 32);
     const Layout desc(info, "prb_desc");
     const Layout lpos(info, "prb_data_blk_lpos", 16);
     const Layout pinfo(info, "printk_info");
-    const std::uint64_t counter = info.offset("atomic_long_t.counter").value_or(0);
-    if (counter != 0) bad("OFFSET(atomic_long_t.counter) is not 0");  // it is the only member
+    PrbLayout l;
+    l.rb_size = rb.size();
+    l.desc_size = desc.size();
+    l.pinfo_size = pinfo.size();
+    l.counter = info.offset("atomic_long_t.counter").value_or(0);
+    if (l.counter != 0) bad("OFFSET(atomic_long_t.counter) is not 0");  // it is the only member
 
-    const std::uint64_t off_desc_ring = rb.member("desc_ring", desc_ring.size());
-    const std::uint64_t off_text_ring = rb.member("text_data_ring", data_ring.size());
-    const std::uint64_t off_count_bits = desc_ring.member("count_bits", 4);
-    const std::uint64_t off_descs = desc_ring.member("descs", 8);
-    const std::uint64_t off_infos = desc_ring.member("infos", 8);
-    const std::uint64_t off_head_id = desc_ring.member("head_id", 8);
-    const std::uint64_t off_tail_id = desc_ring.member("tail_id", 8);
-    const std::uint64_t off_size_bits = data_ring.member("size_bits", 4);
-    const std::uint64_t off_data = data_ring.member("data", 8);
-    const std::uint64_t off_state = desc.member("state_var", 8);
-    const std::uint64_t off_lpos = desc.member("text_blk_lpos", lpos.size());
-    const std::uint64_t off_begin = lpos.member("begin", 8);
-    const std::uint64_t off_next = lpos.member("next", 8);
-    const std::uint64_t off_seq = pinfo.member("seq", 8);
-    const std::uint64_t off_ts = pinfo.member("ts_nsec", 8);
-    const std::uint64_t off_text_len = pinfo.member("text_len", 2);
-    const auto off_caller = pinfo.optional_member("caller_id", 4);
+    l.off_desc_ring = rb.member("desc_ring", desc_ring.size());
+    l.off_text_ring = rb.member("text_data_ring", data_ring.size());
+    l.off_count_bits = desc_ring.member("count_bits", 4);
+    l.off_descs = desc_ring.member("descs", 8);
+    l.off_infos = desc_ring.member("infos", 8);
+    l.off_head_id = desc_ring.member("head_id", 8);
+    l.off_tail_id = desc_ring.member("tail_id", 8);
+    l.off_size_bits = data_ring.member("size_bits", 4);
+    l.off_data = data_ring.member("data", 8);
+    l.off_state = desc.member("state_var", 8);
+    l.off_lpos = desc.member("text_blk_lpos", lpos.size());
+    l.off_begin = lpos.member("begin", 8);
+    l.off_next = lpos.member("next", 8);
+    l.off_seq = pinfo.member("seq", 8);
+    l.off_ts = pinfo.member("ts_nsec", 8);
+    l.off_text_len = pinfo.member("text_len", 2);
+    l.off_caller = pinfo.optional_member("caller_id", 4);
     // facility and flags/level follow text_len (see decode_level_byte).
-    const bool has_level = off_text_len + 4 <= pinfo.size();
-    // dev_printk_info: two NUL-terminated strings, read only when published.
-    std::optional<std::uint64_t> off_subsys, off_device;
-    std::uint64_t len_subsys = 0, len_device = 0;
-    if (auto dev = info.offset("printk_info.dev_info")) {
-        len_subsys = std::uint64_t(std::clamp<std::int64_t>(info.length("printk_info_subsystem").value_or(16), 0, 64));
-        len_device = std::uint64_t(std::clamp<std::int64_t>(info.length("printk_info_device").value_or(48), 0, 64));
-        auto sub = info.offset("dev_printk_info.subsystem"), devn = info.offset("dev_printk_info.device");
-        auto fits = [&](std::optional<std::int64_t> o, std::uint64_t len) -> std::optional<std::uint64_t> {
-            if (!o || *o < 0 || *dev < 0) return std::nullopt;
-            const std::uint64_t at = std::uint64_t(*dev) + std::uint64_t(*o);
-            if (at > pinfo.size() || len > pinfo.size() - at) return std::nullopt;
-            return at;
-        };
-        off_subsys = fits(sub, len_subsys);
-        off_device = fits(devn, len_device);
-    }
+    l.has_level = l.off_text_len + 4 <= pinfo.size();
+    dev_info_layout(info, l);
+    return l;
+}
 
+// The ring in guest memory: where its arrays are, how large, and which
+// descriptors are between tail and head.
+struct PrbRing {
+    std::uint32_t size_bits = 0;
+    std::uint64_t count = 0, data_size = 0;
+    std::uint64_t descs = 0, infos = 0, data = 0;
+    std::uint64_t tail_id = 0, span = 0;
+
+    std::uint64_t wraps(std::uint64_t lp) const { return lp >> size_bits; }
+    std::uint64_t index(std::uint64_t lp) const { return lp & (data_size - 1); }
+};
+
+// The whole arrays must be in the dump: a pointer into nowhere is garbage,
+// better reported once than as thousands of unreadable records.
+void require_array(CachedMemory& mem, std::uint64_t at, std::uint64_t n, std::uint64_t stride, const char* what) {
+    std::uint64_t bytes;
+    if (format::mul_overflows(n, stride, bytes) || !format::range_fits(at, bytes, ~std::uint64_t{0}))
+        bad(std::string(what) + " size overflows");
+    // Checked whole (holes between PT_LOADs count), read lazily.
+    if (!mem.contains(at, bytes)) bad(std::string(what) + " [" + hx(at) + ", +" + hx(bytes) + "] is not in the dump");
+}
+
+PrbRing locate_prb(CachedMemory& mem, const VmcoreInfo& info, const KernelAddressMap& amap, const PrbLayout& l) {
     // struct printk_ringbuffer *prb: SYMBOL(prb) is the pointer variable.
     const std::uint64_t prb_var = amap.to_phys(info.require_symbol("prb"), "SYMBOL(prb)");
     const std::uint64_t rb_va = mem.be64(prb_var, "prb pointer");
     const std::uint64_t rb_pa = amap.to_phys(rb_va, "printk_ringbuffer (*prb)");
-    if (!format::range_fits(rb_pa, rb.size(), ~std::uint64_t{0})) bad("printk_ringbuffer address overflows");
-    const std::uint64_t dr = rb_pa + off_desc_ring, tr = rb_pa + off_text_ring;
+    if (!format::range_fits(rb_pa, l.rb_size, ~std::uint64_t{0})) bad("printk_ringbuffer address overflows");
+    const std::uint64_t dr = rb_pa + l.off_desc_ring, tr = rb_pa + l.off_text_ring;
 
-    const std::uint32_t count_bits = mem.be32(dr + off_count_bits, "prb_desc_ring.count_bits");
+    PrbRing ring;
+    const std::uint32_t count_bits = mem.be32(dr + l.off_count_bits, "prb_desc_ring.count_bits");
     if (count_bits < 1 || count_bits > kMaxDescCountBits)
-        bad("prb_desc_ring.count_bits " + std::to_string(count_bits) + " at " + hx(dr + off_count_bits) +
+        bad("prb_desc_ring.count_bits " + std::to_string(count_bits) + " at " + hx(dr + l.off_count_bits) +
             " is out of range (1.." + std::to_string(kMaxDescCountBits) + ")");
-    const std::uint32_t size_bits = mem.be32(tr + off_size_bits, "prb_data_ring.size_bits");
-    if (size_bits < kMinDataSizeBits || size_bits > kMaxDataSizeBits)
-        bad("prb_data_ring.size_bits " + std::to_string(size_bits) + " at " + hx(tr + off_size_bits) +
+    ring.size_bits = mem.be32(tr + l.off_size_bits, "prb_data_ring.size_bits");
+    if (ring.size_bits < kMinDataSizeBits || ring.size_bits > kMaxDataSizeBits)
+        bad("prb_data_ring.size_bits " + std::to_string(ring.size_bits) + " at " + hx(tr + l.off_size_bits) +
             " is out of range (" + std::to_string(kMinDataSizeBits) + ".." + std::to_string(kMaxDataSizeBits) + ")");
-    const std::uint64_t count = std::uint64_t{1} << count_bits;
-    const std::uint64_t data_size = std::uint64_t{1} << size_bits;
+    ring.count = std::uint64_t{1} << count_bits;
+    ring.data_size = std::uint64_t{1} << ring.size_bits;
 
-    const std::uint64_t descs = amap.to_phys(mem.be64(dr + off_descs, "prb_desc_ring.descs"), "prb_desc_ring.descs");
-    const std::uint64_t infos = amap.to_phys(mem.be64(dr + off_infos, "prb_desc_ring.infos"), "prb_desc_ring.infos");
-    const std::uint64_t data = amap.to_phys(mem.be64(tr + off_data, "prb_data_ring.data"), "prb_data_ring.data");
-    // The whole arrays must be in the dump: a pointer into nowhere is garbage,
-    // better reported once than as thousands of unreadable records.
-    auto require_array = [&](std::uint64_t at, std::uint64_t n, std::uint64_t stride, const char* what) {
-        std::uint64_t bytes;
-        if (format::mul_overflows(n, stride, bytes) || !format::range_fits(at, bytes, ~std::uint64_t{0}))
-            bad(std::string(what) + " size overflows");
-        // Checked whole (holes between PT_LOADs count), read lazily.
-        if (!mem.contains(at, bytes))
-            bad(std::string(what) + " [" + hx(at) + ", +" + hx(bytes) + "] is not in the dump");
-    };
-    require_array(descs, count, desc.size(), "prb_desc_ring.descs array");
-    require_array(infos, count, pinfo.size(), "prb_desc_ring.infos array");
-    require_array(data, data_size, 1, "prb_data_ring.data");
+    ring.descs = amap.to_phys(mem.be64(dr + l.off_descs, "prb_desc_ring.descs"), "prb_desc_ring.descs");
+    ring.infos = amap.to_phys(mem.be64(dr + l.off_infos, "prb_desc_ring.infos"), "prb_desc_ring.infos");
+    ring.data = amap.to_phys(mem.be64(tr + l.off_data, "prb_data_ring.data"), "prb_data_ring.data");
+    require_array(mem, ring.descs, ring.count, l.desc_size, "prb_desc_ring.descs array");
+    require_array(mem, ring.infos, ring.count, l.pinfo_size, "prb_desc_ring.infos array");
+    require_array(mem, ring.data, ring.data_size, 1, "prb_data_ring.data");
 
-    const std::uint64_t head_id = mem.be64(dr + off_head_id + counter, "prb_desc_ring.head_id") & kDescIdMask;
-    const std::uint64_t tail_id = mem.be64(dr + off_tail_id + counter, "prb_desc_ring.tail_id") & kDescIdMask;
-    const std::uint64_t span = (head_id - tail_id) & kDescIdMask;
-    if (span >= count)
-        bad("prb_desc_ring tail_id " + hx(tail_id) + " and head_id " + hx(head_id) + " are " + hx(span) +
-            " apart, the ring has only " + hx(count) + " descriptors");
+    const std::uint64_t head_id = mem.be64(dr + l.off_head_id + l.counter, "prb_desc_ring.head_id") & kDescIdMask;
+    ring.tail_id = mem.be64(dr + l.off_tail_id + l.counter, "prb_desc_ring.tail_id") & kDescIdMask;
+    ring.span = (head_id - ring.tail_id) & kDescIdMask;
+    if (ring.span >= ring.count)
+        bad("prb_desc_ring tail_id " + hx(ring.tail_id) + " and head_id " + hx(head_id) + " are " + hx(ring.span) +
+            " apart, the ring has only " + hx(ring.count) + " descriptors");
+    return ring;
+}
 
-    auto wraps = [&](std::uint64_t lp) { return lp >> size_bits; };
-    auto index = [&](std::uint64_t lp) { return lp & (data_size - 1); };
-    std::uint64_t total_text = 0;
+// The printk_info at `in` into r (all but the text); returns text_len.
+std::uint16_t read_prb_info(CachedMemory& mem, const PrbLayout& l, std::uint64_t in, LogRecord& r) {
+    r.seq = mem.be64(in + l.off_seq, "printk_info.seq");
+    r.ts_nsec = mem.be64(in + l.off_ts, "printk_info.ts_nsec");
+    const std::uint16_t text_len = mem.be16(in + l.off_text_len, "printk_info.text_len");
+    if (l.has_level) {
+        r.facility = mem.u8(in + l.off_text_len + 2, "printk_info.facility");
+        decode_level_byte(mem.u8(in + l.off_text_len + 3, "printk_info.level"), r);
+    }
+    if (l.off_caller) r.caller_id = mem.be32(in + *l.off_caller, "printk_info.caller_id");
+    if (l.off_subsys) r.subsystem = cut_at_nul(mem.text(in + *l.off_subsys, l.len_subsys, "dev_printk_info.subsystem"));
+    if (l.off_device) r.device = cut_at_nul(mem.text(in + *l.off_device, l.len_device, "dev_printk_info.device"));
+    return text_len;
+}
 
-    // Oldest to newest, tail to head inclusive: at most `count` steps.
-    for (std::uint64_t step = 0; step <= span; ++step) {
-        const std::uint64_t id = (tail_id + step) & kDescIdMask;
-        const std::uint64_t slot = id & (count - 1);
-        const std::uint64_t d = element(descs, slot, desc.size(), "prb_desc");
-        const std::uint64_t sv = mem.be64(d + off_state + counter, "prb_desc.state_var");
-        const unsigned state = unsigned(sv >> kDescFlagsShift);
-        if ((sv & kDescIdMask) != id || (state != Committed && state != Finalized)) {
-            ++log.not_committed;
-            continue;
-        }
-        const std::uint64_t begin = mem.be64(d + off_lpos + off_begin, "prb_data_blk_lpos.begin");
-        const std::uint64_t next = mem.be64(d + off_lpos + off_next, "prb_data_blk_lpos.next");
-        const std::uint64_t in = element(infos, slot, pinfo.size(), "printk_info");
+// Where the text of a block with data lives, as the kernel's get_data()
+// decides it: its offset in the data ring and its size (id included).
+// False for a block that is not well-formed.
+bool prb_text_block(const PrbRing& ring, std::uint64_t begin, std::uint64_t next, std::uint64_t& blk_off,
+                    std::uint64_t& blk_size) {
+    if (next - begin - 1 < ring.data_size && ring.wraps(begin) == ring.wraps(next - 1)) {
+        // Regular block, inside one wrap. (next - 1: newer kernels let a
+        // block end exactly at the end of the ring, 6.1 never writes one,
+        // so this accepts both. The distance is taken modulo 2^64 because
+        // lpos values wrap there, and such a block's next can be 0.)
+        blk_off = ring.index(begin);
+        blk_size = next - begin;
+    } else if (ring.wraps(begin + ring.data_size) == ring.wraps(next)) {
+        // Wrapping block: its data starts at the beginning of the ring.
+        blk_off = 0;
+        blk_size = ring.index(next);
+    } else {
+        return false;
+    }
+    return (begin % 8) == 0 && (next % 8) == 0 && blk_size >= 8 && blk_size <= ring.data_size;
+}
 
-        LogRecord r;
-        r.seq = mem.be64(in + off_seq, "printk_info.seq");
-        r.ts_nsec = mem.be64(in + off_ts, "printk_info.ts_nsec");
-        const std::uint16_t text_len = mem.be16(in + off_text_len, "printk_info.text_len");
-        if (has_level) {
-            r.facility = mem.u8(in + off_text_len + 2, "printk_info.facility");
-            decode_level_byte(mem.u8(in + off_text_len + 3, "printk_info.level"), r);
-        }
-        if (off_caller) r.caller_id = mem.be32(in + *off_caller, "printk_info.caller_id");
-        if (off_subsys) r.subsystem = cut_at_nul(mem.text(in + *off_subsys, len_subsys, "dev_printk_info.subsystem"));
-        if (off_device) r.device = cut_at_nul(mem.text(in + *off_device, len_device, "dev_printk_info.device"));
+// The record of descriptor `id`: appended to log.records, or counted as not
+// committed or invalid.
+void read_prb_record(CachedMemory& mem, const PrbLayout& l, const PrbRing& ring, std::uint64_t id, KernelLog& log,
+                     std::uint64_t& total_text) {
+    const std::uint64_t slot = id & (ring.count - 1);
+    const std::uint64_t d = element(ring.descs, slot, l.desc_size, "prb_desc");
+    const std::uint64_t sv = mem.be64(d + l.off_state + l.counter, "prb_desc.state_var");
+    const unsigned state = unsigned(sv >> kDescFlagsShift);
+    if ((sv & kDescIdMask) != id || (state != Committed && state != Finalized)) {
+        ++log.not_committed;
+        return;
+    }
+    const std::uint64_t begin = mem.be64(d + l.off_lpos + l.off_begin, "prb_data_blk_lpos.begin");
+    const std::uint64_t next = mem.be64(d + l.off_lpos + l.off_next, "prb_data_blk_lpos.next");
+    const std::uint64_t in = element(ring.infos, slot, l.pinfo_size, "printk_info");
 
-        // Where the text lives, as the kernel's get_data() decides it.
-        if (begin & 1) {
-            // Data-less: an empty record (NO_LPOS), or a failed allocation whose
-            // text is lost (FAILED_LPOS), which the kernel's reader skips.
-            if (begin == kNoLpos && next == kNoLpos && text_len == 0) {
-                log.records.push_back(std::move(r));
-            } else {
-                ++log.invalid;
-            }
-            continue;
-        }
-        std::uint64_t blk_off, blk_size;
-        if (next - begin - 1 < data_size && wraps(begin) == wraps(next - 1)) {
-            // Regular block, inside one wrap. (next - 1: newer kernels let a
-            // block end exactly at the end of the ring, 6.1 never writes one,
-            // so this accepts both. The distance is taken modulo 2^64 because
-            // lpos values wrap there, and such a block's next can be 0.)
-            blk_off = index(begin);
-            blk_size = next - begin;
-        } else if (wraps(begin + data_size) == wraps(next)) {
-            // Wrapping block: its data starts at the beginning of the ring.
-            blk_off = 0;
-            blk_size = index(next);
+    LogRecord r;
+    const std::uint16_t text_len = read_prb_info(mem, l, in, r);
+    if (begin & 1) {
+        // Data-less: an empty record (NO_LPOS), or a failed allocation whose
+        // text is lost (FAILED_LPOS), which the kernel's reader skips.
+        if (begin == kNoLpos && next == kNoLpos && text_len == 0) {
+            log.records.push_back(std::move(r));
         } else {
             ++log.invalid;
-            continue;
         }
-        if ((begin % 8) != 0 || (next % 8) != 0 || blk_size < 8 || blk_size > data_size) {
-            ++log.invalid;
-            continue;
-        }
-        // The block starts with the id of the descriptor that owns it; anything
-        // else means the data was overwritten (or is garbage).
-        if ((mem.be64(data + blk_off, "prb_data_block.id") & kDescIdMask) != id) {
-            ++log.invalid;
-            continue;
-        }
-        std::uint64_t n = text_len;
-        if (n > blk_size - 8) {
-            n = blk_size - 8;
-            ++log.truncated;
-        }
-        add_text(total_text, n);
-        r.text = mem.text(data + blk_off + 8, n, "printk text");
-        log.records.push_back(std::move(r));
+        return;
     }
+    std::uint64_t blk_off = 0, blk_size = 0;
+    // The block starts with the id of the descriptor that owns it; anything
+    // else means the data was overwritten (or is garbage).
+    if (!prb_text_block(ring, begin, next, blk_off, blk_size) ||
+        (mem.be64(ring.data + blk_off, "prb_data_block.id") & kDescIdMask) != id) {
+        ++log.invalid;
+        return;
+    }
+    std::uint64_t n = text_len;
+    if (n > blk_size - 8) {
+        n = blk_size - 8;
+        ++log.truncated;
+    }
+    add_text(total_text, n);
+    r.text = mem.text(ring.data + blk_off + 8, n, "printk text");
+    log.records.push_back(std::move(r));
+}
+
+KernelLog read_printk_ringbuffer(CachedMemory& mem, const VmcoreInfo& info, const KernelAddressMap& amap) {
+    KernelLog log;
+    log.source = KernelLogSource::PrintkRingbuffer;
+    const PrbLayout layout = prb_layout(info);
+    const PrbRing ring = locate_prb(mem, info, amap, layout);
+    std::uint64_t total_text = 0;
+    // Oldest to newest, tail to head inclusive: at most `count` steps.
+    for (std::uint64_t step = 0; step <= ring.span; ++step)
+        read_prb_record(mem, layout, ring, (ring.tail_id + step) & kDescIdMask, log, total_text);
     return log;
 }
 
