@@ -67,22 +67,34 @@ KdumpFile::KdumpFile(Bytes bytes, std::string name, std::optional<MappedFile>) :
 
 KdumpFile KdumpFile::from_bytes(Bytes bytes, std::string name) { return KdumpFile(bytes, std::move(name), std::nullopt); }
 
-void KdumpFile::parse() {
-    const Reader r(bytes_, "kdump file '" + name_ + "'");
-    if (is_flattened_signature(bytes_))
-        fail(ErrorCode::Format, "'" + name_ +
+namespace {
+// The compression the status flags name; none when they name several.
+std::optional<KdumpCompression> compression_of(std::uint32_t status) {
+    switch (status & (kdump::kFlagZlib | kdump::kFlagLzo | kdump::kFlagSnappy | kdump::kFlagZstd)) {
+    case 0: return KdumpCompression::None;
+    case kdump::kFlagZlib: return KdumpCompression::Zlib;
+    case kdump::kFlagLzo: return KdumpCompression::Lzo;
+    case kdump::kFlagSnappy: return KdumpCompression::Snappy;
+    case kdump::kFlagZstd: return KdumpCompression::Zstd;
+    default: return std::nullopt;
+    }
+}
+
+// The signature and disk_dump_header (the first block) into `in`, checked.
+void read_disk_dump_header(const Reader& r, Bytes bytes, const std::string& name, KdumpFileInfo& in) {
+    if (is_flattened_signature(bytes))
+        fail(ErrorCode::Format, "'" + name +
                                     "' is in makedumpfile's flattened format (-F): restore it first with "
-                                    "'makedumpfile -R FILE < " + name_ + "'");
-    if (!is_kdump_signature(bytes_)) fail(ErrorCode::Format, "'" + name_ + "' is not a kdump-compressed file (no \"KDUMP   \" signature)");
+                                    "'makedumpfile -R FILE < " + name + "'");
+    if (!is_kdump_signature(bytes)) fail(ErrorCode::Format, "'" + name + "' is not a kdump-compressed file (no \"KDUMP   \" signature)");
     r.require(0, kdump::kHeaderSize, "disk_dump_header");
-    KdumpFileInfo& in = info_;
     in.header_version = r.u32(8, "header_version");
     if (in.header_version > 0xffff && (__builtin_bswap32(in.header_version) <= 0xffff))
-        fail(ErrorCode::Format, "'" + name_ + "' is a little-endian kdump file: not an s390x dump");
+        fail(ErrorCode::Format, "'" + name + "' is a little-endian kdump file: not an s390x dump");
     if (in.header_version < 6 || in.header_version > 7)
-        fail(ErrorCode::Format, "'" + name_ + "': disk_dump_header version " + std::to_string(in.header_version) +
+        fail(ErrorCode::Format, "'" + name + "': disk_dump_header version " + std::to_string(in.header_version) +
                                     " is not supported (version 6, as makedumpfile 1.6 and later write)");
-    const std::uint8_t* h = bytes_.data();
+    const std::uint8_t* h = bytes.data();
     std::string* uts[5] = {&in.sysname, &in.nodename, &in.release, &in.version, &in.machine};
     for (int k = 0; k < 5; ++k) *uts[k] = field_text(h + kdump::kOffUtsname + k * kdump::kUtsField, kdump::kUtsField);
     in.timestamp = std::int64_t(r.u64(kdump::kOffTimestamp, "timestamp"));
@@ -92,24 +104,19 @@ void KdumpFile::parse() {
     in.bitmap_blocks = r.u32(kdump::kOffBitmapBlocks, "bitmap_blocks");
     in.nr_cpus = r.u32(kdump::kOffNrCpus, "nr_cpus");
     in.incomplete = in.status & kdump::kFlagIncomplete;
-    switch (in.status & (kdump::kFlagZlib | kdump::kFlagLzo | kdump::kFlagSnappy | kdump::kFlagZstd)) {
-    case 0: in.compression = KdumpCompression::None; break;
-    case kdump::kFlagZlib: in.compression = KdumpCompression::Zlib; break;
-    case kdump::kFlagLzo: in.compression = KdumpCompression::Lzo; break;
-    case kdump::kFlagSnappy: in.compression = KdumpCompression::Snappy; break;
-    case kdump::kFlagZstd: in.compression = KdumpCompression::Zstd; break;
-    default: break;
-    }
+    in.compression = compression_of(in.status);
     if (in.block_size != kPage)
-        fail(ErrorCode::Format, "'" + name_ + "': block_size " + std::to_string(in.block_size) +
+        fail(ErrorCode::Format, "'" + name + "': block_size " + std::to_string(in.block_size) +
                                     " at offset 0x1ac is not the s390x page size 4096");
-    if (in.sub_hdr_blocks == 0) fail(ErrorCode::Format, "'" + name_ + "': sub_hdr_size at offset 0x1b0 is 0");
+    if (in.sub_hdr_blocks == 0) fail(ErrorCode::Format, "'" + name + "': sub_hdr_size at offset 0x1b0 is 0");
     if (in.bitmap_blocks == 0 || in.bitmap_blocks % 2)
-        fail(ErrorCode::Format, "'" + name_ + "': bitmap_blocks " + std::to_string(in.bitmap_blocks) +
+        fail(ErrorCode::Format, "'" + name + "': bitmap_blocks " + std::to_string(in.bitmap_blocks) +
                                     " at offset 0x1b4 is not a positive even number");
+}
 
-    // Sub header.
-    const std::uint64_t sub_off = kPage;
+// The kdump_sub_header (the second block) and the notes and VMCOREINFO it
+// points at, into `in`.
+void read_sub_header(const Reader& r, std::uint64_t sub_off, KdumpFileInfo& in) {
     const Reader sub(r.sub(sub_off, kdump::kSubHeaderSize, "kdump_sub_header"), r.what(), sub_off);
     in.phys_base = sub.u64(kdump::kSubPhysBase, "phys_base");
     in.dump_level = std::int32_t(sub.u32(kdump::kSubDumpLevel, "dump_level"));
@@ -126,6 +133,15 @@ void KdumpFile::parse() {
         const Bytes v = r.sub(off_vi, size_vi, "VMCOREINFO (offset_vmcoreinfo, size_vmcoreinfo)");
         in.vmcoreinfo = std::string(reinterpret_cast<const char*>(v.data()), v.size());
     }
+}
+}  // namespace
+
+void KdumpFile::parse() {
+    const Reader r(bytes_, "kdump file '" + name_ + "'");
+    KdumpFileInfo& in = info_;
+    read_disk_dump_header(r, bytes_, name_, in);
+    const std::uint64_t sub_off = kPage;
+    read_sub_header(r, sub_off, in);
 
     // Bitmaps.
     std::uint64_t blocks = 1 + std::uint64_t(in.sub_hdr_blocks);
