@@ -32,6 +32,98 @@ int make_cck(const std::string& path) {
 
 std::string where(const std::string& output) { return output == "-" ? "standard output" : "'" + output + "'"; }
 
+// The command line, as CLI11 fills it.
+struct Options {
+    std::string guest_path, generate, cck_path, output, make_cck_path, deterministic;
+    std::vector<std::string> block_texts;
+    std::optional<unsigned> cpus, osii_cpu;
+    std::uint64_t seed = 1;
+    unsigned threads = 0;
+    bool dump_disallowed = false, force = false, progress = false, quiet = false;
+};
+
+void add_options(CLI::App& app, Options& o) {
+    auto* guest_opt = app.add_option("--guest", o.guest_path, "Guest memory: plain s390x ELF vmcore or raw memory image")
+                         ->option_text("FILE");
+    auto* gen_opt = app.add_option("--generate", o.generate, "Generate a synthetic guest of SIZE bytes (e.g. 64M, 16G)")
+                       ->option_text("SIZE");
+    guest_opt->excludes(gen_opt);
+    app.add_option("--cck", o.cck_path, "Customer Communication Key file (exactly 32 bytes)")->option_text("FILE");
+    app.add_option("-o,--output", o.output, "Sealed dump to write ('-' for standard output)")->option_text("DUMP");
+    app.add_option("--cpus", o.cpus, "vCPUs of a raw image or generated guest (default 1 / 2)")->check(CLI::Range(1u, 4096u));
+    app.add_option("--block", o.block_texts,
+                   "RAM block START:SIZE of a raw image or generated guest, repeatable (holes between blocks)")
+        ->option_text("START:SIZE");
+    app.add_option("--seed", o.seed, "Seed of the generated content and made-up registers (default 1)");
+    app.add_option("--deterministic", o.deterministic,
+                   "Draw every Ultravisor key, IV and nonce from a DRBG seeded with this text (tests only)")
+        ->option_text("SEED");
+    app.add_option("--osii-cpu", o.osii_cpu, "Flag this vCPU as stopped mid-emulation (has_osii)");
+    app.add_flag("--dump-disallowed", o.dump_disallowed,
+                 "The image forbids dumping: write what QEMU then writes (no PV sections, ciphertext memory)");
+    app.add_option("-j,--threads", o.threads, "Encryption threads (default: one per core)")->check(CLI::Range(1u, 1024u));
+    app.add_flag("--force", o.force, "Replace an existing output");
+    app.add_option("--make-cck", o.make_cck_path, "Write a new random 32-byte CCK to FILE (mode 0600) and exit")
+        ->option_text("FILE");
+    tools::add_progress_flags(app, o.progress, o.quiet);
+}
+
+// The guest to seal: generated (--generate) or read from --guest FILE.
+std::unique_ptr<producer::GuestSource> open_guest(const Options& o) {
+    std::vector<format::MemoryRange> blocks;
+    for (const std::string& b : o.block_texts) blocks.push_back(producer::parse_block(b));
+    if (!o.generate.empty()) {
+        producer::GeneratedGuestOptions g;
+        g.size = producer::parse_size(o.generate);
+        g.blocks = blocks;
+        g.cpus = o.cpus.value_or(2);
+        g.seed = o.seed;
+        return producer::generate_guest(g);
+    }
+    if (producer::is_elf_file(o.guest_path) && (o.cpus || !blocks.empty()))
+        fail(ErrorCode::Usage, "'" + o.guest_path + "' is an ELF vmcore: its CPUs and RAM blocks come from its "
+                               "notes and PT_LOADs (drop --cpus / --block)");
+    return producer::open_guest_file(o.guest_path, o.cpus.value_or(1), blocks, o.seed);
+}
+
+void report_sealed(const Options& o, const producer::GuestSource& guest, const producer::SealResult& r) {
+    if (r.pv) {
+        std::cerr << "pvseal: wrote " << where(o.output) << ": PV dump of " << guest.description() << "; "
+                  << r.pages_encrypted << " encrypted (" << r.pages_swapped << " exported earlier), "
+                  << r.pages_shared << " shared, " << r.pages_zero << " zero pages; "
+                  << tools::human_bytes(r.file_size) << (o.deterministic.empty() ? "" : " (deterministic keys)")
+                  << "\n";
+    } else {
+        std::cerr << "pvseal: wrote " << where(o.output) << ": dumping disallowed by the image, so a plain dump "
+                  << "without PV sections as QEMU writes it (memory is ciphertext nobody can decrypt) of "
+                  << guest.description() << "; " << tools::human_bytes(r.file_size) << "\n";
+    }
+}
+
+int seal_guest(const Options& o) {
+    if (o.guest_path.empty() && o.generate.empty())
+        fail(ErrorCode::Usage, "no guest: give --guest FILE or --generate SIZE (or --make-cck FILE)");
+    if (o.cck_path.empty()) fail(ErrorCode::Usage, "--cck is required (create one with --make-cck FILE)");
+    if (o.output.empty()) fail(ErrorCode::Usage, "-o/--output is required");
+    const std::unique_ptr<producer::GuestSource> guest = open_guest(o);
+
+    format::SecretBytes cck = tools::load_key("pvseal", o.cck_path);
+    tools::Progress bar("pvseal", tools::progress_mode(o.progress, o.quiet));
+    producer::SealOptions so;
+    so.output_path = o.output;
+    so.overwrite = o.force;
+    so.threads = o.threads;
+    so.deterministic_seed = o.deterministic;
+    so.osii_cpu = o.osii_cpu;
+    so.dump_allowed = !o.dump_disallowed;
+    so.progress = [&](std::uint64_t done, std::uint64_t total) { bar.update(done, total); };
+    const producer::SealResult r = producer::seal(*guest, cck.view(), so);
+    cck.wipe();
+    bar.finish();
+    if (!o.quiet) report_sealed(o, *guest, r);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -42,90 +134,12 @@ int main(int argc, char** argv) {
                  "guest physical memory from address 0), or --generate SIZE (a synthetic guest computed page by\n"
                  "page from --seed, with VMCOREINFO, os_info, lowcores and a printk log).",
                  "pvseal"};
-    std::string guest_path, generate, cck_path, output, make_cck_path, deterministic;
-    std::vector<std::string> block_texts;
-    std::optional<unsigned> cpus, osii_cpu;
-    std::uint64_t seed = 1;
-    unsigned threads = 0;
-    bool dump_disallowed = false, force = false, progress = false, quiet = false;
-
-    auto* guest_opt = app.add_option("--guest", guest_path, "Guest memory: plain s390x ELF vmcore or raw memory image")
-                         ->option_text("FILE");
-    auto* gen_opt = app.add_option("--generate", generate, "Generate a synthetic guest of SIZE bytes (e.g. 64M, 16G)")
-                       ->option_text("SIZE");
-    guest_opt->excludes(gen_opt);
-    app.add_option("--cck", cck_path, "Customer Communication Key file (exactly 32 bytes)")->option_text("FILE");
-    app.add_option("-o,--output", output, "Sealed dump to write ('-' for standard output)")->option_text("DUMP");
-    app.add_option("--cpus", cpus, "vCPUs of a raw image or generated guest (default 1 / 2)")->check(CLI::Range(1u, 4096u));
-    app.add_option("--block", block_texts,
-                   "RAM block START:SIZE of a raw image or generated guest, repeatable (holes between blocks)")
-        ->option_text("START:SIZE");
-    app.add_option("--seed", seed, "Seed of the generated content and made-up registers (default 1)");
-    app.add_option("--deterministic", deterministic,
-                   "Draw every Ultravisor key, IV and nonce from a DRBG seeded with this text (tests only)")
-        ->option_text("SEED");
-    app.add_option("--osii-cpu", osii_cpu, "Flag this vCPU as stopped mid-emulation (has_osii)");
-    app.add_flag("--dump-disallowed", dump_disallowed,
-                 "The image forbids dumping: write what QEMU then writes (no PV sections, ciphertext memory)");
-    app.add_option("-j,--threads", threads, "Encryption threads (default: one per core)")->check(CLI::Range(1u, 1024u));
-    app.add_flag("--force", force, "Replace an existing output");
-    app.add_option("--make-cck", make_cck_path, "Write a new random 32-byte CCK to FILE (mode 0600) and exit")
-        ->option_text("FILE");
-    tools::add_progress_flags(app, progress, quiet);
+    Options o;
+    add_options(app, o);
     app.set_version_flag("-V,--version", std::string("pvseal (pvdump) ") + PVDUMP_VERSION);
 
     return tools::run_tool("pvseal", argc, argv, app, [&]() -> int {
-        if (!make_cck_path.empty()) return make_cck(make_cck_path);
-        if (guest_path.empty() && generate.empty())
-            fail(ErrorCode::Usage, "no guest: give --guest FILE or --generate SIZE (or --make-cck FILE)");
-        if (cck_path.empty()) fail(ErrorCode::Usage, "--cck is required (create one with --make-cck FILE)");
-        if (output.empty()) fail(ErrorCode::Usage, "-o/--output is required");
-
-        std::vector<format::MemoryRange> blocks;
-        for (const std::string& b : block_texts) blocks.push_back(producer::parse_block(b));
-        std::unique_ptr<producer::GuestSource> guest;
-        if (!generate.empty()) {
-            producer::GeneratedGuestOptions g;
-            g.size = producer::parse_size(generate);
-            g.blocks = blocks;
-            g.cpus = cpus.value_or(2);
-            g.seed = seed;
-            guest = producer::generate_guest(g);
-        } else {
-            if (producer::is_elf_file(guest_path) && (cpus || !blocks.empty()))
-                fail(ErrorCode::Usage, "'" + guest_path + "' is an ELF vmcore: its CPUs and RAM blocks come from its "
-                                       "notes and PT_LOADs (drop --cpus / --block)");
-            guest = producer::open_guest_file(guest_path, cpus.value_or(1), blocks, seed);
-        }
-
-        format::SecretBytes cck = tools::load_key("pvseal", cck_path);
-
-        tools::Progress bar("pvseal", tools::progress_mode(progress, quiet));
-        producer::SealOptions o;
-        o.output_path = output;
-        o.overwrite = force;
-        o.threads = threads;
-        o.deterministic_seed = deterministic;
-        o.osii_cpu = osii_cpu;
-        o.dump_allowed = !dump_disallowed;
-        o.progress = [&](std::uint64_t done, std::uint64_t total) { bar.update(done, total); };
-        const producer::SealResult r = producer::seal(*guest, cck.view(), o);
-        cck.wipe();
-        bar.finish();
-
-        if (!quiet) {
-            if (r.pv) {
-                std::cerr << "pvseal: wrote " << where(output) << ": PV dump of " << guest->description() << "; "
-                          << r.pages_encrypted << " encrypted (" << r.pages_swapped << " exported earlier), "
-                          << r.pages_shared << " shared, " << r.pages_zero << " zero pages; "
-                          << tools::human_bytes(r.file_size) << (deterministic.empty() ? "" : " (deterministic keys)")
-                          << "\n";
-            } else {
-                std::cerr << "pvseal: wrote " << where(output) << ": dumping disallowed by the image, so a plain dump "
-                          << "without PV sections as QEMU writes it (memory is ciphertext nobody can decrypt) of "
-                          << guest->description() << "; " << tools::human_bytes(r.file_size) << "\n";
-            }
-        }
-        return 0;
+        if (!o.make_cck_path.empty()) return make_cck(o.make_cck_path);
+        return seal_guest(o);
     });
 }
