@@ -206,11 +206,9 @@ struct KdumpWriter::Impl {
         return h;
     }
 
-    void start() {
-        if (out.is_stream() && !flat)
-            fail(ErrorCode::InvalidArgument,
-                 "a kdump-compressed file cannot be written to a stream (it is written out of order): "
-                 "use -F (makedumpfile's flattened format; 'makedumpfile -R' restores the file) or a file");
+    // max_mapnr and the bitmap size from the ranges, which must be ascending
+    // and page-aligned.
+    void size_bitmaps() {
         std::uint64_t prev_end = 0;
         for (const MemoryRange& r : info.ranges) {
             if (r.paddr % kPage || r.size % kPage || r.paddr < prev_end)
@@ -220,20 +218,27 @@ struct KdumpWriter::Impl {
         }
         max_mapnr = prev_end / kPage;
         bitmap_bytes = align_up(std::max<std::uint64_t>(1, (max_mapnr + 7) / 8), kPage);
+    }
 
-        // Notes exactly as the ELF vmcore's PT_NOTE; remember where VMCOREINFO's desc is.
+    // Notes exactly as the ELF vmcore's PT_NOTE; vmcoreinfo_desc_at is where
+    // VMCOREINFO's desc is in them.
+    std::vector<std::uint8_t> make_notes(std::uint64_t& vmcoreinfo_desc_at) const {
         std::vector<NoteBlob> notes;
         notes.push_back({"CORE", NT_PRPSINFO_, prpsinfo_desc()});
         for (std::size_t i = 0; i < info.cpus.size(); ++i) {
             auto cpu_notes = vmcore_cpu_notes(info.cpus[i], std::uint32_t(i + 1));
             notes.insert(notes.end(), cpu_notes.begin(), cpu_notes.end());
         }
-        const std::uint64_t vmcoreinfo_desc_at = encode_notes(notes).size() + 12 + align_up(sizeof("VMCOREINFO"), 4);
+        vmcoreinfo_desc_at = encode_notes(notes).size() + 12 + align_up(sizeof("VMCOREINFO"), 4);
         if (info.vmcoreinfo)
             notes.push_back({"VMCOREINFO", 0, std::vector<std::uint8_t>(info.vmcoreinfo->begin(), info.vmcoreinfo->end())});
-        const std::vector<std::uint8_t> note_bytes = encode_notes(notes);
+        return encode_notes(notes);
+    }
 
-        sub_hdr_blocks = std::uint32_t(align_up(kdump::kSubHeaderSize + note_bytes.size(), kPage) / kPage);
+    // Where the bitmaps, descriptors and page data go, after a sub header
+    // holding `note_size` bytes of notes.
+    void lay_out(std::uint64_t note_size) {
+        sub_hdr_blocks = std::uint32_t(align_up(kdump::kSubHeaderSize + note_size, kPage) / kPage);
         off_bitmap = (1 + std::uint64_t(sub_hdr_blocks)) * kPage;
         off_desc = off_bitmap + 2 * bitmap_bytes;
         off_data = align_up(off_desc + stats.pages_total * kdump::kPageDescSize, kPage);
@@ -245,7 +250,10 @@ struct KdumpWriter::Impl {
             data_buf.assign(kPage, 0);
             data_end += kPage;
         }
+    }
 
+    std::vector<std::uint8_t> make_sub_header(const std::vector<std::uint8_t>& note_bytes,
+                                              std::uint64_t vmcoreinfo_desc_at) const {
         std::vector<std::uint8_t> sub(sub_hdr_blocks * kPage, 0);
         const std::uint64_t off_note = kPage + kdump::kSubHeaderSize;
         store_be64(sub.data() + kdump::kSubPhysBase, info.phys_base);
@@ -258,18 +266,20 @@ struct KdumpWriter::Impl {
         store_be64(sub.data() + kdump::kSubSizeNote, note_bytes.size());
         store_be64(sub.data() + kdump::kSubMaxMapnr64, max_mapnr);
         std::memcpy(sub.data() + kdump::kSubHeaderSize, note_bytes.data(), note_bytes.size());
+        return sub;
+    }
 
-        if (flat) {
-            std::vector<std::uint8_t> fh(kdump::kFlatHeaderSize, 0);
-            std::memcpy(fh.data(), kdump::kFlatSignature, sizeof(kdump::kFlatSignature) - 1);
-            store_be64(fh.data() + 16, 1);  // TYPE_FLAT_HEADER
-            store_be64(fh.data() + 24, 1);  // VERSION_FLAT_HEADER
-            out.write_all(fh);
-        }
-        place(make_header(false), 0);
-        place(sub, kPage);
+    // -F: makedumpfile's flattened-format header, before every record.
+    void write_flat_header() {
+        std::vector<std::uint8_t> fh(kdump::kFlatHeaderSize, 0);
+        std::memcpy(fh.data(), kdump::kFlatSignature, sizeof(kdump::kFlatSignature) - 1);
+        store_be64(fh.data() + 16, 1);  // TYPE_FLAT_HEADER
+        store_be64(fh.data() + 24, 1);  // VERSION_FLAT_HEADER
+        out.write_all(fh);
+    }
 
-        // 1st bitmap: every page of the ranges exists. Only blocks with bits are written.
+    // 1st bitmap: every page of the ranges exists. Only blocks with bits are written.
+    void write_first_bitmap() {
         std::vector<std::uint8_t> block(kPage);
         const std::uint64_t pfns_per_block = kPage * 8;
         std::size_t ri = 0;
@@ -286,6 +296,22 @@ struct KdumpWriter::Impl {
             }
             if (any) place(block, off_bitmap + b * kPage);
         }
+    }
+
+    void start() {
+        if (out.is_stream() && !flat)
+            fail(ErrorCode::InvalidArgument,
+                 "a kdump-compressed file cannot be written to a stream (it is written out of order): "
+                 "use -F (makedumpfile's flattened format; 'makedumpfile -R' restores the file) or a file");
+        size_bitmaps();
+        std::uint64_t vmcoreinfo_desc_at = 0;
+        const std::vector<std::uint8_t> note_bytes = make_notes(vmcoreinfo_desc_at);
+        lay_out(note_bytes.size());
+        const std::vector<std::uint8_t> sub = make_sub_header(note_bytes, vmcoreinfo_desc_at);
+        if (flat) write_flat_header();
+        place(make_header(false), 0);
+        place(sub, kPage);
+        write_first_bitmap();
     }
 
     void flush_bitmap_block() {
