@@ -412,87 +412,123 @@ KernelLog read_printk_ringbuffer(CachedMemory& mem, const VmcoreInfo& info, cons
 }
 
 // ---- Linux 3.5 .. 5.9: variable-length records in log_buf --------------------
+
+// The VMCOREINFO offsets of struct printk_log, checked once.
+struct LogBufLayout {
+    std::uint64_t hdr_size = 0;
+    std::uint64_t off_ts = 0, off_len = 0, off_text_len = 0, off_fac = 0;
+    std::optional<std::uint64_t> off_dict_len, off_caller;
+    bool has_level = false;
+};
+
+LogBufLayout log_buf_layout(const VmcoreInfo& info) {
+    const Layout hdr(info, "printk_log");
+    if (hdr.size() < 16) bad("SIZE(printk_log)=" + std::to_string(hdr.size()) + " is too small");
+    LogBufLayout l;
+    l.hdr_size = hdr.size();
+    l.off_ts = hdr.member("ts_nsec", 8);
+    l.off_len = hdr.member("len", 2);
+    l.off_text_len = hdr.member("text_len", 2);
+    l.off_dict_len = hdr.optional_member("dict_len", 2);
+    l.off_caller = hdr.optional_member("caller_id", 4);
+    // facility, flags/level: right after dict_len (after text_len on kernels
+    // that do not publish dict_len).
+    l.off_fac = (l.off_dict_len ? *l.off_dict_len : l.off_text_len) + 2;
+    l.has_level = l.off_fac + 2 <= hdr.size();
+    return l;
+}
+
+// log_buf in guest memory, its length and the first and next indexes.
+struct LogBuf {
+    std::uint64_t buf = 0;
+    std::uint32_t buf_len = 0, first = 0, next = 0;
+};
+
+LogBuf locate_log_buf(CachedMemory& mem, const VmcoreInfo& info, const KernelAddressMap& amap, std::uint64_t hdr_size) {
+    // `static char *log_buf`: SYMBOL(log_buf) is the pointer variable; the
+    // length and indexes are u32 variables.
+    LogBuf lb;
+    const std::uint64_t buf_var = amap.to_phys(info.require_symbol("log_buf"), "SYMBOL(log_buf)");
+    lb.buf = amap.to_phys(mem.be64(buf_var, "log_buf pointer"), "log_buf (*log_buf)");
+    lb.buf_len = mem.be32(amap.to_phys(info.require_symbol("log_buf_len"), "SYMBOL(log_buf_len)"), "log_buf_len");
+    lb.first =
+        mem.be32(amap.to_phys(info.require_symbol("log_first_idx"), "SYMBOL(log_first_idx)"), "log_first_idx");
+    lb.next = mem.be32(amap.to_phys(info.require_symbol("log_next_idx"), "SYMBOL(log_next_idx)"), "log_next_idx");
+    if (lb.buf_len < hdr_size || lb.buf_len > kMaxLogBufLen) bad("log_buf_len " + hx(lb.buf_len) + " is out of range");
+    if (lb.first >= lb.buf_len || lb.next >= lb.buf_len)
+        bad("log_first_idx " + hx(lb.first) + " / log_next_idx " + hx(lb.next) + " outside log_buf_len " +
+            hx(lb.buf_len));
+    if (!format::range_fits(lb.buf, lb.buf_len, ~std::uint64_t{0})) bad("log_buf address overflows");
+    if (!mem.contains(lb.buf, lb.buf_len))
+        bad("log_buf [" + hx(lb.buf) + ", +" + hx(lb.buf_len) + "] is not in the dump");
+    return lb;
+}
+
+// SUBSYSTEM= and DEVICE= from a record's dictionary, "KEY=value\0KEY=value".
+void read_dict(std::string_view dict, LogRecord& r) {
+    for (std::size_t pos = 0; pos < dict.size();) {
+        std::size_t end = dict.find('\0', pos);
+        if (end == std::string::npos) end = dict.size();
+        const std::string_view kv(dict.data() + pos, end - pos);
+        if (kv.starts_with("SUBSYSTEM=")) r.subsystem = kv.substr(10);
+        if (kv.starts_with("DEVICE=")) r.device = kv.substr(7);
+        pos = end + 1;
+    }
+}
+
+// The record at `at`, `len` bytes long (checked to hold the header), into r.
+void read_log_record(CachedMemory& mem, const LogBufLayout& l, std::uint64_t at, std::uint16_t len, LogRecord& r,
+                     KernelLog& log, std::uint64_t& total_text) {
+    r.ts_nsec = mem.be64(at + l.off_ts, "printk_log.ts_nsec");
+    std::uint64_t text_len = mem.be16(at + l.off_text_len, "printk_log.text_len");
+    std::uint64_t dict_len = l.off_dict_len ? mem.be16(at + *l.off_dict_len, "printk_log.dict_len") : 0;
+    if (l.has_level) {
+        r.facility = mem.u8(at + l.off_fac, "printk_log.facility");
+        decode_level_byte(mem.u8(at + l.off_fac + 1, "printk_log.level"), r);
+    }
+    if (l.off_caller) r.caller_id = mem.be32(at + *l.off_caller, "printk_log.caller_id");
+    const std::uint64_t room = len - l.hdr_size;
+    if (text_len > room) {
+        text_len = room;
+        ++log.truncated;
+    }
+    dict_len = std::min(dict_len, room - text_len);
+    add_text(total_text, text_len + dict_len);
+    r.text = mem.text(at + l.hdr_size, text_len, "printk_log text");
+    read_dict(mem.text(at + l.hdr_size + text_len, dict_len, "printk_log dict"), r);
+}
+
 KernelLog read_log_buf(CachedMemory& mem, const VmcoreInfo& info, const KernelAddressMap& amap) {
     KernelLog log;
     log.source = KernelLogSource::LogBuf;
-
-    const Layout hdr(info, "printk_log");
-    if (hdr.size() < 16) bad("SIZE(printk_log)=" + std::to_string(hdr.size()) + " is too small");
-    const std::uint64_t off_ts = hdr.member("ts_nsec", 8);
-    const std::uint64_t off_len = hdr.member("len", 2);
-    const std::uint64_t off_text_len = hdr.member("text_len", 2);
-    const auto off_dict_len = hdr.optional_member("dict_len", 2);
-    const auto off_caller = hdr.optional_member("caller_id", 4);
-    // facility, flags/level: right after dict_len (after text_len on kernels
-    // that do not publish dict_len).
-    const std::uint64_t off_fac = (off_dict_len ? *off_dict_len : off_text_len) + 2;
-    const bool has_level = off_fac + 2 <= hdr.size();
-
-    // `static char *log_buf`: SYMBOL(log_buf) is the pointer variable; the
-    // length and indexes are u32 variables.
-    const std::uint64_t buf_var = amap.to_phys(info.require_symbol("log_buf"), "SYMBOL(log_buf)");
-    const std::uint64_t buf = amap.to_phys(mem.be64(buf_var, "log_buf pointer"), "log_buf (*log_buf)");
-    const std::uint32_t buf_len =
-        mem.be32(amap.to_phys(info.require_symbol("log_buf_len"), "SYMBOL(log_buf_len)"), "log_buf_len");
-    const std::uint32_t first =
-        mem.be32(amap.to_phys(info.require_symbol("log_first_idx"), "SYMBOL(log_first_idx)"), "log_first_idx");
-    const std::uint32_t next =
-        mem.be32(amap.to_phys(info.require_symbol("log_next_idx"), "SYMBOL(log_next_idx)"), "log_next_idx");
-    if (buf_len < hdr.size() || buf_len > kMaxLogBufLen) bad("log_buf_len " + hx(buf_len) + " is out of range");
-    if (first >= buf_len || next >= buf_len)
-        bad("log_first_idx " + hx(first) + " / log_next_idx " + hx(next) + " outside log_buf_len " + hx(buf_len));
-    if (!format::range_fits(buf, buf_len, ~std::uint64_t{0})) bad("log_buf address overflows");
-    if (!mem.contains(buf, buf_len)) bad("log_buf [" + hx(buf) + ", +" + hx(buf_len) + "] is not in the dump");
+    const LogBufLayout l = log_buf_layout(info);
+    const LogBuf lb = locate_log_buf(mem, info, amap, l.hdr_size);
 
     // Every record is at least a header long, so this many steps (plus one
     // wrap) reach any index; more means the chain loops.
-    const std::uint64_t max_steps = buf_len / hdr.size() + 2;
+    const std::uint64_t max_steps = lb.buf_len / l.hdr_size + 2;
     std::uint64_t total_text = 0, seq = 0;
-    std::uint32_t idx = first;
-    for (std::uint64_t step = 0; idx != next; ++step) {
-        if (step > max_steps) bad("log_buf: log_next_idx " + hx(next) + " never reached from " + hx(first));
-        if (std::uint64_t(idx) + hdr.size() > buf_len) bad("log_buf: record at " + hx(idx) + " runs past the buffer");
-        const std::uint64_t at = buf + idx;
-        const std::uint16_t len = mem.be16(at + off_len, "printk_log.len");
+    std::uint32_t idx = lb.first;
+    for (std::uint64_t step = 0; idx != lb.next; ++step) {
+        if (step > max_steps) bad("log_buf: log_next_idx " + hx(lb.next) + " never reached from " + hx(lb.first));
+        if (std::uint64_t(idx) + l.hdr_size > lb.buf_len)
+            bad("log_buf: record at " + hx(idx) + " runs past the buffer");
+        const std::uint64_t at = lb.buf + idx;
+        const std::uint16_t len = mem.be16(at + l.off_len, "printk_log.len");
         if (len == 0) {
             // End-of-buffer marker: the next record is at the start.
             if (idx == 0) bad("log_buf: empty record at index 0");
             idx = 0;
             continue;
         }
-        if (len < hdr.size() || std::uint64_t(idx) + len > buf_len)
+        if (len < l.hdr_size || std::uint64_t(idx) + len > lb.buf_len)
             bad("log_buf: record at " + hx(idx) + " has length " + hx(len));
         LogRecord r;
         r.seq = seq++;
-        r.ts_nsec = mem.be64(at + off_ts, "printk_log.ts_nsec");
-        std::uint64_t text_len = mem.be16(at + off_text_len, "printk_log.text_len");
-        std::uint64_t dict_len = off_dict_len ? mem.be16(at + *off_dict_len, "printk_log.dict_len") : 0;
-        if (has_level) {
-            r.facility = mem.u8(at + off_fac, "printk_log.facility");
-            decode_level_byte(mem.u8(at + off_fac + 1, "printk_log.level"), r);
-        }
-        if (off_caller) r.caller_id = mem.be32(at + *off_caller, "printk_log.caller_id");
-        const std::uint64_t room = len - hdr.size();
-        if (text_len > room) {
-            text_len = room;
-            ++log.truncated;
-        }
-        dict_len = std::min(dict_len, room - text_len);
-        add_text(total_text, text_len + dict_len);
-        r.text = mem.text(at + hdr.size(), text_len, "printk_log text");
-        // The dictionary: "KEY=value\0KEY=value".
-        const std::string dict = mem.text(at + hdr.size() + text_len, dict_len, "printk_log dict");
-        for (std::size_t pos = 0; pos < dict.size();) {
-            std::size_t end = dict.find('\0', pos);
-            if (end == std::string::npos) end = dict.size();
-            const std::string_view kv(dict.data() + pos, end - pos);
-            if (kv.starts_with("SUBSYSTEM=")) r.subsystem = kv.substr(10);
-            if (kv.starts_with("DEVICE=")) r.device = kv.substr(7);
-            pos = end + 1;
-        }
+        read_log_record(mem, l, at, len, r, log, total_text);
         log.records.push_back(std::move(r));
         idx = std::uint32_t(idx + len);
-        if (idx == buf_len) idx = 0;
+        if (idx == lb.buf_len) idx = 0;
     }
     return log;
 }
