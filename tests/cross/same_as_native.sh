@@ -65,6 +65,10 @@ expect "generated guest: dmesg is not empty" test -s "$T/gen.dmesg.native.out"
 # file, so the target's file must be the same bytes.
 for c in zstd none; do
     both "gen.kdump-$c" pvdecrypt "$T/gen.native" -k "$KEYS/cck.bin" --format kdump -d 31 --compress "$c" -o @OUT@ -q
+    # The header's timestamp (16 bytes at 408: when it was written) is the one field that may differ.
+    for f in "$T/gen.kdump-$c.target" "$T/gen.kdump-$c.native"; do
+        head -c 16 /dev/zero | dd of="$f" bs=1 seek=408 conv=notrunc status=none
+    done
     same "generated guest: kdump (-d 31, $c) == native" "$T/gen.kdump-$c.target" "$T/gen.kdump-$c.native"
 done
 both gen.kdump.info pvinspect info "$T/gen.kdump-zstd.native" --json
