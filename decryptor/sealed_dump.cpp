@@ -106,18 +106,14 @@ public:
     }
 
     void read_exact(std::uint64_t offset, std::uint8_t* out, std::uint64_t size) const {
-        std::uint64_t done = 0;
-        while (done < size) {
-            const ssize_t n = ::pread(fd_, out + done, std::size_t(size - done), off_t(offset + done));
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0)
-                fail(ErrorCode::Io, "cannot read the dump '" + file_.name() + "' at offset " + hex(offset + done) + ": " +
-                                        std::strerror(errno));
-            if (n == 0)
-                fail(ErrorCode::Io, "the dump '" + file_.name() + "' ends at offset " + hex(offset + done) +
-                                        ", before the data it described when it was opened (it shrank)");
-            done += std::uint64_t(n);
-        }
+        int err = 0;
+        const std::uint64_t done = format::pread_full(fd_, offset, out, std::size_t(size), err);
+        if (err)
+            fail(ErrorCode::Io, "cannot read the dump '" + file_.name() + "' at offset " + hex(offset + done) + ": " +
+                                    std::strerror(err));
+        if (done < size)
+            fail(ErrorCode::Io, "the dump '" + file_.name() + "' ends at offset " + hex(offset + done) +
+                                    ", before the data it described when it was opened (it shrank)");
     }
 
 private:

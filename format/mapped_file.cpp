@@ -93,14 +93,26 @@ void MappedFile::release(std::uint64_t offset, std::uint64_t size) const {
 void MappedFile::read_at(std::uint64_t offset, MutableBytes out) const {
     if (!range_fits(offset, out.size(), size_))
         fail(ErrorCode::Format, "read of " + hex(out.size()) + " bytes at offset " + hex(offset) + " runs past end of '" + path_ + "'");
+    int err = 0;
+    const std::size_t done = pread_full(fd_, offset, out.data(), out.size(), err);
+    if (err) fail(ErrorCode::Io, "cannot read '" + path_ + "' at offset " + hex(offset + done) + ": " + std::strerror(err));
+    if (done < out.size()) fail(ErrorCode::Io, "'" + path_ + "' shrank while being read (offset " + hex(offset + done) + ")");
+}
+
+std::size_t pread_full(int fd, std::uint64_t offset, std::uint8_t* out, std::size_t size, int& err) {
+    err = 0;
     std::size_t done = 0;
-    while (done < out.size()) {
-        ssize_t n = ::pread(fd_, out.data() + done, out.size() - done, off_t(offset + done));
+    while (done < size) {
+        const ssize_t n = ::pread(fd, out + done, size - done, off_t(offset + done));
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) fail(ErrorCode::Io, "cannot read '" + path_ + "' at offset " + hex(offset + done) + ": " + std::strerror(errno));
-        if (n == 0) fail(ErrorCode::Io, "'" + path_ + "' shrank while being read (offset " + hex(offset + done) + ")");
+        if (n < 0) {
+            err = errno;
+            break;
+        }
+        if (n == 0) break;
         done += std::size_t(n);
     }
+    return done;
 }
 
 }  // namespace pvdump::format

@@ -7,6 +7,11 @@
 
 namespace pvdump::format {
 
+// pread until `size` bytes are in, the file ends or a read fails (EINTR is
+// retried): the number of bytes read, with `err` the errno of a failed read
+// (0 when it was the end of the file or all is read). The callers word the error.
+std::size_t pread_full(int fd, std::uint64_t offset, std::uint8_t* out, std::size_t size, int& err);
+
 class MappedFile {
 public:
     // Throws Error(Io) naming the path when it cannot be opened or mapped.
