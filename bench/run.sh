@@ -319,6 +319,17 @@ if [[ $NULL_MODE == stdout ]]; then
     NULL_NOTE="pvdecrypt -o - >/dev/null (pvdecrypt -o /dev/null said: $(head -n 1 "$TMP/probe.err"))"
 fi
 log "to /dev/null: $NULL_NOTE"
+# measure_null KIND SIZE ROUND THREADS [VAR=VALUE ...]: pvdecrypt of SIZE's dump to
+# /dev/null as NULL_MODE says, with the environment variables given.
+measure_null() {
+    local kind=$1 size=$2 round=$3 threads=$4
+    shift 4
+    if [[ $NULL_MODE == devnull ]]; then
+        measure "$kind" "$size" "$round" -- env "$@" "$PVDECRYPT" "${DUMP[$size]}" -k "$CCK" -o /dev/null -q -j "$threads"
+    else
+        measure "$kind" "$size" "$round" --stdout /dev/null -- env "$@" "$PVDECRYPT" "${DUMP[$size]}" -k "$CCK" -o - -q -j "$threads"
+    fi
+}
 
 # pvdecrypt --mount: needs /dev/fuse, fusermount3 and a pvdecrypt built with FUSE.
 MNT=$TMP/mnt
@@ -382,18 +393,9 @@ for s in "${SIZE_LIST[@]}"; do
         drop "$o/jN.vmcore"
 
         for t in "${THREAD_SET[@]}"; do
-            if [[ $NULL_MODE == devnull ]]; then
-                measure "null_j$t" "$s" "$r" -- "$PVDECRYPT" "$d" -k "$CCK" -o /dev/null -q -j "$t"
-            else
-                measure "null_j$t" "$s" "$r" --stdout /dev/null -- "$PVDECRYPT" "$d" -k "$CCK" -o - -q -j "$t"
-            fi
+            measure_null "null_j$t" "$s" "$r" "$t"
         done
-
-        if [[ $NULL_MODE == devnull ]]; then
-            measure null_ossl "$s" "$r" -- env PVDUMP_AES=openssl "$PVDECRYPT" "$d" -k "$CCK" -o /dev/null -q -j "$THREADS"
-        else
-            measure null_ossl "$s" "$r" --stdout /dev/null -- env PVDUMP_AES=openssl "$PVDECRYPT" "$d" -k "$CCK" -o - -q -j "$THREADS"
-        fi
+        measure_null null_ossl "$s" "$r" "$THREADS" PVDUMP_AES=openssl
 
         mapfile -t opts < <(gen_opts "$s")
         measure seal "$s" "$r" -- "$PVSEAL" "${opts[@]}" --cck "$CCK" -o "$o/seal.pvdump" -q -j "$THREADS"
@@ -515,7 +517,6 @@ dirty=$(git -C "$ROOT" status --porcelain --untracked-files=no -- CMakeLists.txt
     c_nn_multi() { rate_vs_multi "null_j$N" "$1"; }
     c_ossl() { time_rate null_ossl "$1"; }
     c_ossl_multi() { rate_vs_multi null_ossl "$1"; }
-    c_file_cat() { printf '%.2f×' "$(calc 'a / b' a="$(med dec_jN "$1" 4)" b="$(med cat "$1" 4)")"; }
     c_mcat() { time_rate mount_cat "$1"; }
     c_mratio() { printf '%.2f×' "$(calc 'a / b' a="$(med "null_j$N" "$1" 4)" b="$(med mount_cat "$1" 4)")"; }
     c_rand() {
@@ -523,7 +524,6 @@ dirty=$(git -C "$ROOT" status --porcelain --untracked-files=no -- CMakeLists.txt
             awk '{ v[NR] = $1 } END { if (NR) printf "%.0f/s (%.0f to %.0f)", v[int((NR + 1) / 2)], v[1], v[NR] }'
     }
     c_rss_mount() { printf '%.1f' "$(calc 'v / 1024' v="$(maxof rand "$1" 7)")"; }
-    c_seal_file() { printf '%.2f×' "$(calc 'a / b' a="$(med seal "$1" 4)" b="$(med dec_jN "$1" 4)")"; }
     c_seal_ratio() { printf '%.2f×' "$(calc 'a / b' a="$(med seal "$1" 4)" b="$(med dec_jN "$1" 4)")"; }
     c_rss_cat() { rss_cell cat "$1"; }
     c_rss_d1() { rss_cell dec_j1 "$1"; }
