@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/uio.h>
+#include <climits>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +18,15 @@
 namespace pvdump::decryptor {
 using namespace format;
 using pipeline::PageFill;
+
+void PageInput::Reader::read_scattered(std::uint64_t offset, std::span<const iovec> to) {
+    for (const iovec& v : to) {
+        auto* dst = static_cast<std::uint8_t*>(v.iov_base);
+        const std::uint8_t* got = read(offset, v.iov_len, dst);
+        if (got != dst) std::memcpy(dst, got, v.iov_len);
+        offset += v.iov_len;
+    }
+}
 
 // ---- the default cipher and input ------------------------------------------------
 namespace {
@@ -74,6 +84,7 @@ public:
             in_.read(offset, scratch, size);
             return scratch;
         }
+        void read_scattered(std::uint64_t offset, std::span<const iovec> to) override { in_.readv(offset, to); }
 
     private:
         const PreadInput& in_;
@@ -103,6 +114,26 @@ public:
         }
         ahead(offset, size);
         read_exact(offset + done, out + done, size - done);
+    }
+
+    // read() into several buffers: one preadv2 when the page cache has it all.
+    void readv(std::uint64_t offset, std::span<const iovec> to) const {
+        std::uint64_t size = 0;
+        for (const iovec& v : to) size += v.iov_len;
+        std::uint64_t done = 0;
+        if (nowait_.load(std::memory_order_relaxed) && to.size() <= IOV_MAX) {
+            const ssize_t n = ::preadv2(fd_, to.data(), int(to.size()), off_t(offset), RWF_NOWAIT);
+            if (n > 0) done = std::uint64_t(n);
+            else if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL)) nowait_.store(false, std::memory_order_relaxed);
+            if (done == size) return;
+        }
+        ahead(offset, size);
+        std::uint64_t at = 0;  // the rest, piece by piece
+        for (const iovec& v : to) {
+            const std::uint64_t lo = std::max(at, done), hi = at + v.iov_len;
+            if (lo < hi) read_exact(offset + lo, static_cast<std::uint8_t*>(v.iov_base) + (lo - at), hi - lo);
+            at = hi;
+        }
     }
 
     void read_exact(std::uint64_t offset, std::uint8_t* out, std::uint64_t size) const {
@@ -238,8 +269,26 @@ PageFill PageDecryptor::page(const Block& b, std::uint64_t p, std::uint8_t* out)
     return fill;
 }
 
+struct PageDecryptor::Out {
+    std::uint8_t* const* bases;
+    std::uint64_t per;  // pages per base
+    std::uint8_t* page(std::uint64_t k) const { return bases[k / per] + (k % per) * kPageSize; }
+};
+
 void PageDecryptor::pages(const Block& b, std::uint64_t first, std::uint64_t n, std::uint8_t* out, PageFill* fill,
                           bool scan_zero) {
+    pages_to(b, first, n, Out{&out, std::max<std::uint64_t>(n, 1)}, fill, scan_zero);
+}
+
+void PageDecryptor::pages_scattered(const Block& b, std::uint64_t first, std::uint64_t n,
+                                    std::span<std::uint8_t* const> outs, std::uint64_t per, PageFill* fill) {
+    if (per == 0 || outs.size() < (n + per - 1) / per)
+        fail(ErrorCode::Internal, "pages_scattered: fewer buffers than the pages need");
+    pages_to(b, first, n, Out{outs.data(), per}, fill, false);
+}
+
+void PageDecryptor::pages_to(const Block& b, std::uint64_t first, std::uint64_t n, const Out& out, PageFill* fill,
+                             bool scan_zero) {
     // The components first (pv_mem_meta is indexed by page address: the
     // batch's entries are one range), then the pages, each in one read.
     const std::uint64_t paddr = b.paddr + first * kPageSize;
@@ -252,10 +301,21 @@ void PageDecryptor::pages(const Block& b, std::uint64_t first, std::uint64_t n, 
         covered = csize / kTweakSize;
     }
     const std::uint64_t present = first < b.present ? std::min(n, b.present - first) : 0;
-    const std::uint8_t* in = present ? reader_->read(b.offset + first * kPageSize, present * kPageSize, out) : out;
+    const std::uint64_t in_offset = b.offset + first * kPageSize;
+    // Pages are decrypted in place: where they were read to.
+    const std::uint8_t* in = nullptr;  // contiguous input (one buffer), or null: in place, scattered
+    if (present && out.per >= n) {
+        in = reader_->read(in_offset, present * kPageSize, out.bases[0]);
+    } else if (present) {
+        std::vector<iovec> to;
+        for (std::uint64_t k = 0; k < present; k += out.per)
+            to.push_back({out.page(k), std::size_t(std::min(out.per, present - k) * kPageSize)});
+        reader_->read_scattered(in_offset, to);
+    }
     for (std::uint64_t k = 0; k < n; ++k) {
-        std::uint8_t* o = out + k * kPageSize;
-        fill[k] = transform(b, first + k, k < covered ? comps + k * kTweakSize : nullptr, k < present ? in + k * kPageSize : o, o);
+        std::uint8_t* o = out.page(k);
+        const std::uint8_t* src = k < present ? (in ? in + k * kPageSize : o) : o;
+        fill[k] = transform(b, first + k, k < covered ? comps + k * kTweakSize : nullptr, src, o);
         if (scan_zero && fill[k] == PageFill::Data && is_all_zero(o, kPageSize)) fill[k] = PageFill::Zero;
     }
 }

@@ -14,9 +14,12 @@
 //               mapping, mapped_input(), with PVDUMP_INPUT=mmap).
 //   PageCipher  the per-page transform (default: OpenSSL AES-256-XTS).
 #pragma once
+#include <sys/uio.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -51,6 +54,9 @@ public:
         // mapping (valid while the input lives) or `scratch` (size bytes)
         // filled by a read. Error(Io) when the file cannot be read (it shrank).
         virtual const std::uint8_t* read(std::uint64_t offset, std::uint64_t size, std::uint8_t* scratch) = 0;
+        // The file's bytes from `offset` on, copied into the pieces in order
+        // (one preadv where the input can; by default a read per piece).
+        virtual void read_scattered(std::uint64_t offset, std::span<const iovec> to);
     };
     virtual ~PageInput() = default;
     virtual std::unique_ptr<Reader> reader() const = 0;
@@ -150,12 +156,20 @@ public:
     // are marked Zero. Everything comes through the dump's PageInput.
     void pages(const Block& b, std::uint64_t first, std::uint64_t n, std::uint8_t* out,
                format::pipeline::PageFill* fill, bool scan_zero);
+    // The same into separate buffers of `per` pages each (outs[i] gets pages
+    // [first + i * per, ...)): still one read for the components and one
+    // (scattered) for the pages.
+    void pages_scattered(const Block& b, std::uint64_t first, std::uint64_t n, std::span<std::uint8_t* const> outs,
+                         std::uint64_t per, format::pipeline::PageFill* fill);
 
 private:
     SealedView d_;
     std::unique_ptr<PageCipher> cipher_;
     std::unique_ptr<PageInput::Reader> reader_;
     std::vector<std::uint8_t> components_;  // the batch's pv_mem_meta entries, when read
+    struct Out;  // where page k of a batch goes
+    void pages_to(const Block& b, std::uint64_t first, std::uint64_t n, const Out& out,
+                  format::pipeline::PageFill* fill, bool scan_zero);
     format::pipeline::PageFill transform(const Block& b, std::uint64_t p, const std::uint8_t* component,
                                          const std::uint8_t* in, std::uint8_t* out);
 };

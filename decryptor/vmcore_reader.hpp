@@ -12,8 +12,13 @@
 // with Error(Io), the reader itself keeps working (the headers and what is
 // cached still read).
 #pragma once
+#include <sys/uio.h>
+
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
+#include <vector>
 #include <string>
 
 #include "decryptor/dump.hpp"
@@ -47,6 +52,16 @@ public:
     // several threads at once. Error(Io) naming the dump when it cannot be
     // read or has changed since it was opened.
     std::size_t read(std::uint64_t offset, std::size_t length, std::uint8_t* buffer);
+    // The same bytes without the copy: pins the cached chunks the range needs
+    // and calls fn with the range as pieces (cache slots, the headers, zeros)
+    // in order; the pins are dropped when fn returns, and the pieces are valid
+    // only until then. Returns the byte count as read() would (fn gets no
+    // pieces past the end). When the cache cannot hold the whole range pinned
+    // at once (a cache of a few MiB and many readers), the range is copied
+    // into `fallback` (grown to `length` bytes if shorter) and fn gets that
+    // one piece.
+    std::size_t read_pinned(std::uint64_t offset, std::size_t length, std::vector<std::uint8_t>& fallback,
+                            const std::function<void(std::span<const iovec>)>& fn);
 
     // The cache as allocated, and whether it is locked in memory (when not,
     // `lock_note()` says why, in one line).
@@ -56,6 +71,7 @@ public:
 
     struct Stats {
         std::uint64_t hits = 0, fills = 0, readahead_fills = 0;
+        std::uint64_t copied_reads = 0;  // read_pinned ranges that went through `fallback`
     };
     Stats stats() const;
 

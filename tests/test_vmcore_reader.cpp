@@ -74,8 +74,25 @@ constexpr int kRandomReads = 10000;
 
 // `count` reads at random offsets/lengths (a third at or next to an
 // interesting offset), each compared with the file's bytes.
+// read_pinned's pieces, gathered into out (which must hold `len` bytes).
+std::size_t pinned_read(decryptor::VmcoreReader& r, std::uint64_t off, std::size_t len, std::uint8_t* out,
+                        std::vector<std::uint8_t>& fallback) {
+    std::size_t gathered = 0;
+    int calls = 0;
+    const std::size_t n = r.read_pinned(off, len, fallback, [&](std::span<const iovec> pieces) {
+        ++calls;
+        for (const iovec& v : pieces) {
+            std::memcpy(out + gathered, v.iov_base, v.iov_len);
+            gathered += v.iov_len;
+        }
+    });
+    if (calls != 1 || gathered != n) return ~std::size_t(0);  // fn once, with exactly the bytes counted
+    return n;
+}
+
 void random_reads(decryptor::VmcoreReader& r, const std::vector<std::uint8_t>& want, unsigned seed, int count,
-                  int* failures) {
+                  int* failures, bool pinned = false) {
+    std::vector<std::uint8_t> fallback;
     std::mt19937_64 rng(seed);
     const auto spots = interesting_offsets(want);
     std::vector<std::uint8_t> buf(300000);
@@ -88,7 +105,7 @@ void random_reads(decryptor::VmcoreReader& r, const std::vector<std::uint8_t>& w
         }
         if (off > want.size() + 8192) off = rng() % want.size();
         const std::size_t len = rng() % 4 == 0 ? 1 + rng() % buf.size() : 1 + rng() % 20000;
-        const std::size_t got = r.read(off, len, buf.data());
+        const std::size_t got = pinned ? pinned_read(r, off, len, buf.data(), fallback) : r.read(off, len, buf.data());
         const std::size_t expect = off >= want.size() ? 0 : std::min<std::uint64_t>(len, want.size() - off);
         if (got != expect || (expect && std::memcmp(buf.data(), want.data() + off, expect) != 0)) ++*failures;
     }
@@ -138,6 +155,44 @@ TEST_CASE("VmcoreReader reads exactly what pvdecrypt -o writes: golden vectors a
         CHECK(st.fills + st.readahead_fills > 0);
         CHECK(st.hits > 0);
     }
+}
+
+TEST_CASE("VmcoreReader::read_pinned: the same bytes in place, and a copy when the cache cannot pin the range") {
+    TempDir tmp;
+    const std::string dump = data("overlap-osii.pvdump");
+    const auto want = file_output(dump, tmp / "out.elf");
+    auto r = open_reader(dump);  // 1 MiB: 16 slots of 64 KiB
+    std::vector<std::uint8_t> got(want.size() + 100), fallback;
+
+    // Sequentially in 1 MiB requests (what FUSE sends), then randomly, from 4 threads too.
+    for (std::size_t at = 0; at < want.size();) {
+        const std::size_t n = pinned_read(*r, at, std::min<std::size_t>(1 << 20, want.size() + 100 - at), got.data() + at,
+                                          fallback);
+        REQUIRE(n > 0);
+        REQUIRE(n != ~std::size_t(0));
+        at += n;
+    }
+    CHECK(std::memcmp(got.data(), want.data(), want.size()) == 0);
+    CHECK(pinned_read(*r, want.size(), 10, got.data(), fallback) == 0);
+    int failures = 0;
+    random_reads(*r, want, 7, kRandomReads / 2, &failures, true);
+    CHECK(failures == 0);
+    int f[4] = {0, 0, 0, 0};
+    std::vector<std::thread> readers;
+    for (unsigned t = 0; t < 4; ++t) readers.emplace_back([&, t] { random_reads(*r, want, 200 + t, 1000, &f[t], true); });
+    for (auto& t : readers) t.join();
+    CHECK(f[0] + f[1] + f[2] + f[3] == 0);
+
+    // 1.5 MiB of memory needs 24 chunks pinned at once, more than the 16
+    // slots: it comes back copied into `fallback`, with the same bytes.
+    const std::uint64_t before = r->stats().copied_reads;
+    REQUIRE(want.size() > (4u << 20));
+    const std::uint64_t off = 1u << 20;
+    fallback.clear();
+    REQUIRE(pinned_read(*r, off, 3u << 19, got.data(), fallback) == (3u << 19));
+    CHECK(std::memcmp(got.data(), want.data() + off, 3u << 19) == 0);
+    CHECK(r->stats().copied_reads == before + 1);
+    CHECK(fallback.size() >= (3u << 19));
 }
 
 TEST_CASE("VmcoreReader: no read-ahead threads, and --force output of a vector with a bad page") {
