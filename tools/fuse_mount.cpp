@@ -24,7 +24,7 @@
 
 #ifdef PVDUMP_HAVE_FUSE
 #define FUSE_USE_VERSION 312
-#include <fuse.h>
+#include <fuse_lowlevel.h>
 #endif
 
 namespace pvdump::tools {
@@ -138,25 +138,75 @@ void log_read_error(std::uint64_t off, std::size_t size, const std::string& what
              std::to_string(off) + ") failed with EIO: " + what);
 }
 
-int op_getattr(const char* path, struct stat* st, struct fuse_file_info*) {
-    if (std::strcmp(path, "/") == 0) *st = g_served->dir_st;
-    else if (path[0] == '/' && std::strcmp(path + 1, kFileName) == 0) *st = g_served->file_st;
-    else return -ENOENT;
-    return 0;
+// The low-level API: replies go out from the reader's pinned cache slots
+// with fuse_reply_iov (one copy, the kernel's into the caller's buffer);
+// the high-level API's read copied every byte into a buffer of its own first.
+constexpr fuse_ino_t kFileIno = 2;
+constexpr double kTimeout = 3600;
+
+const struct stat* stat_of(fuse_ino_t ino) {
+    if (ino == FUSE_ROOT_ID) return &g_served->dir_st;
+    if (ino == kFileIno) return &g_served->file_st;
+    return nullptr;
 }
 
-int op_readdir(const char* path, void* buf, fuse_fill_dir_t fill, off_t, struct fuse_file_info*,
-               enum fuse_readdir_flags) {
-    if (std::strcmp(path, "/") != 0) return -ENOTDIR;
-    fill(buf, ".", &g_served->dir_st, 0, fuse_fill_dir_flags(0));
-    fill(buf, "..", nullptr, 0, fuse_fill_dir_flags(0));
-    fill(buf, kFileName, &g_served->file_st, 0, fuse_fill_dir_flags(0));
-    return 0;
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    if (parent != FUSE_ROOT_ID) {
+        fuse_reply_err(req, ENOTDIR);
+        return;
+    }
+    if (std::strcmp(name, kFileName) != 0) {
+        struct fuse_entry_param none {};  // ino 0: a negative entry, cached like the positive one
+        none.entry_timeout = kTimeout;
+        fuse_reply_entry(req, &none);
+        return;
+    }
+    struct fuse_entry_param e {};
+    e.ino = kFileIno;
+    e.attr = g_served->file_st;
+    e.attr_timeout = e.entry_timeout = kTimeout;
+    fuse_reply_entry(req, &e);
 }
 
-int op_open(const char* path, struct fuse_file_info* fi) {
-    if (path[0] != '/' || std::strcmp(path + 1, kFileName) != 0) return std::strcmp(path, "/") == 0 ? -EISDIR : -ENOENT;
-    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) return -EROFS;
+void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info*) {
+    if (const struct stat* st = stat_of(ino)) fuse_reply_attr(req, st, kTimeout);
+    else fuse_reply_err(req, ENOENT);
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info*) {
+    if (ino != FUSE_ROOT_ID) {
+        fuse_reply_err(req, ENOTDIR);
+        return;
+    }
+    struct Entry {
+        const char* name;
+        const struct stat* st;
+    };
+    const Entry entries[] = {{".", &g_served->dir_st}, {"..", &g_served->dir_st}, {kFileName, &g_served->file_st}};
+    char buf[512];
+    size_t used = 0;
+    for (off_t i = std::max<off_t>(off, 0); i < off_t(std::size(entries)); ++i) {
+        const size_t room = std::min(size, sizeof buf) - used;
+        const size_t need = fuse_add_direntry(req, buf + used, room, entries[i].name, entries[i].st, i + 1);
+        if (need > room) break;
+        used += need;
+    }
+    fuse_reply_buf(req, buf, used);
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
+    if (ino == FUSE_ROOT_ID) {
+        fuse_reply_err(req, EISDIR);
+        return;
+    }
+    if (ino != kFileIno) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
     // Direct I/O: each read of dump.elf goes to op_read with the caller's
     // length (up to the 1 MiB libfuse 3 negotiates, max_pages 256) and the
     // kernel copies the reply straight into the reader's buffer. Through the
@@ -169,33 +219,35 @@ int op_open(const char* path, struct fuse_file_info* fi) {
     // still goes through it (MAP_SHARED fails with ENODEV on a direct-I/O
     // FUSE file: libfuse 3.14 cannot ask for FUSE_DIRECT_IO_ALLOW_MMAP).
     fi->direct_io = 1;
-    return 0;
+    fuse_reply_open(req, fi);
 }
 
-int op_read(const char*, char* buf, size_t size, off_t off, struct fuse_file_info*) {
-    if (off < 0) return -EINVAL;
+void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, struct fuse_file_info*) {
+    if (off < 0) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    // Used only when the cache cannot hold a whole request pinned.
+    thread_local std::vector<std::uint8_t> fallback;
     try {
-        return int(g_served->reader->read(std::uint64_t(off), size, reinterpret_cast<std::uint8_t*>(buf)));
+        g_served->reader->read_pinned(std::uint64_t(off), size, fallback, [&](std::span<const iovec> pieces) {
+            if (pieces.empty()) fuse_reply_buf(req, nullptr, 0);
+            else fuse_reply_iov(req, pieces.data(), int(pieces.size()));
+        });
     } catch (const std::exception& e) {
         log_read_error(std::uint64_t(off), size, e.what());
-        return -EIO;
+        fuse_reply_err(req, EIO);
     }
 }
 
-int op_statfs(const char*, struct statvfs* sv) {
-    std::memset(sv, 0, sizeof *sv);
-    sv->f_bsize = 4096;
-    sv->f_frsize = 4096;
-    sv->f_blocks = (g_served->file_st.st_size + 4095) / 4096;
-    sv->f_files = 2;
-    sv->f_namemax = 255;
-    return 0;
-}
-
-void* op_init(struct fuse_conn_info*, struct fuse_config* cfg) {
-    cfg->entry_timeout = cfg->attr_timeout = 3600;
-    cfg->negative_timeout = 3600;
-    return nullptr;
+void op_statfs(fuse_req_t req, fuse_ino_t) {
+    struct statvfs sv {};
+    sv.f_bsize = 4096;
+    sv.f_frsize = 4096;
+    sv.f_blocks = (g_served->file_st.st_size + 4095) / 4096;
+    sv.f_files = 2;
+    sv.f_namemax = 255;
+    fuse_reply_statfs(req, &sv);
 }
 
 void kick(int) {}
@@ -224,23 +276,24 @@ void serve_mount(decryptor::VmcoreReader& reader, const MountOptions& o, const s
     d.st_nlink = 2;
     d.st_size = 0;
     d.st_blocks = 0;
+    f.st_ino = kFileIno;
+    d.st_ino = FUSE_ROOT_ID;
     g_served = &served;
 
-    // libfuse's high-level read mallocs a buffer of the request's size (1 MiB
-    // with the st_blksize below) on the thread that serves it; with an arena
-    // per thread each keeps its freed buffer, and the resident set grew by up
-    // to 1 MiB per FUSE thread (peak RSS 100 MiB with a 64 MiB cache). One
-    // arena reuses the same few buffers.
+    // libfuse mallocs a receive buffer per FUSE thread (1 MiB + header, the
+    // largest request); with an arena per thread each keeps its freed buffer
+    // when the thread goes, and the resident set grew by up to 1 MiB per
+    // thread (peak RSS 100 MiB with a 64 MiB cache). One arena reuses them.
     mallopt(M_ARENA_MAX, 1);
 
-    struct fuse_operations ops;
+    struct fuse_lowlevel_ops ops;
     std::memset(&ops, 0, sizeof ops);
+    ops.lookup = op_lookup;
     ops.getattr = op_getattr;
     ops.readdir = op_readdir;
     ops.open = op_open;
     ops.read = op_read;
     ops.statfs = op_statfs;
-    ops.init = op_init;
 
     // Read-only, checked by the kernel against the 0400 mode; other users
     // (root included) only with --allow-other.
@@ -249,14 +302,14 @@ void serve_mount(decryptor::VmcoreReader& reader, const MountOptions& o, const s
     std::string a0 = "pvdecrypt", a1 = "-o";
     char* argv[] = {a0.data(), a1.data(), mount_opts.data(), nullptr};
     struct fuse_args args = FUSE_ARGS_INIT(3, argv);
-    struct fuse* fs = fuse_new(&args, &ops, sizeof ops, nullptr);
-    fuse_opt_free_args(&args);  // fuse_new keeps copies; the parsed list is ours to free
+    struct fuse_session* fs = fuse_session_new(&args, &ops, sizeof ops, nullptr);
+    fuse_opt_free_args(&args);  // the session keeps copies; the parsed list is ours to free
     if (!fs) {
         g_served = nullptr;
         fail(ErrorCode::Io, "cannot set up FUSE for '" + o.dir + "'");
     }
-    if (fuse_mount(fs, o.dir.c_str()) != 0) {
-        fuse_destroy(fs);
+    if (fuse_session_mount(fs, o.dir.c_str()) != 0) {
+        fuse_session_destroy(fs);
         g_served = nullptr;
         fail(ErrorCode::Io, "cannot mount on '" + o.dir + "' (is /dev/fuse there, and fusermount3 installed?)");
     }
@@ -285,7 +338,7 @@ void serve_mount(decryptor::VmcoreReader& reader, const MountOptions& o, const s
         struct fuse_loop_config* cfg = fuse_loop_cfg_create();
         fuse_loop_cfg_set_clone_fd(cfg, 0);
         fuse_loop_cfg_set_max_threads(cfg, 16);
-        fuse_loop_mt(fs, cfg);
+        fuse_session_loop_mt(fs, cfg);
         fuse_loop_cfg_destroy(cfg);
         done.store(true);
     });
@@ -306,15 +359,15 @@ void serve_mount(decryptor::VmcoreReader& reader, const MountOptions& o, const s
         }
     }
     if (signalled) {
-        fuse_exit(fs);
+        fuse_session_exit(fs);
         while (!done.load()) {
             pthread_kill(loop.native_handle(), SIGUSR2);
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
     }
     loop.join();
-    fuse_unmount(fs);
-    fuse_destroy(fs);
+    fuse_session_unmount(fs);
+    fuse_session_destroy(fs);
     g_served = nullptr;
     pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
 }
