@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -179,6 +180,28 @@ void OutputFile::write_all(Bytes data) {
         left -= std::size_t(n);
     }
     position_ += data.size();
+}
+
+void OutputFile::writev_all(std::span<iovec> left) {
+    std::size_t first = 0;
+    while (first < left.size()) {
+        const int count = int(std::min<std::size_t>(left.size() - first, IOV_MAX));
+        const ssize_t n = ::writev(fd_, left.data() + first, count);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            io_fail("cannot write", stream_ ? std::string("standard output") : path_, errno);
+        }
+        position_ += std::uint64_t(n);
+        for (std::size_t done = std::size_t(n); done > 0;) {
+            iovec& v = left[first];
+            const std::size_t take = std::min(done, v.iov_len);
+            v.iov_base = static_cast<std::uint8_t*>(v.iov_base) + take;
+            v.iov_len -= take;
+            done -= take;
+            if (v.iov_len == 0) ++first;
+        }
+        while (first < left.size() && left[first].iov_len == 0) ++first;
+    }
 }
 
 void OutputFile::write_zeros(std::uint64_t count) {

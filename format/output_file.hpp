@@ -6,6 +6,9 @@
 // used and renamed on commit; destroying an uncommitted OutputFile removes
 // it, and so do SIGINT/SIGTERM (SIGKILL cannot).
 #pragma once
+#include <sys/uio.h>
+
+#include <span>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -41,6 +44,9 @@ public:
     void pwrite_all(Bytes data, std::uint64_t offset);
     // Sequential write of all bytes (file or stream).
     void write_all(Bytes data);
+    // Sequential write of the pieces, in order, with writev (file or stream);
+    // the pieces are used up (advanced past what was written).
+    void writev_all(std::span<iovec> pieces);
     // Writes `count` zero bytes sequentially (streams; files seek instead).
     void write_zeros(std::uint64_t count);
     // Asks the kernel to start writing a range back now (file only; a hint).

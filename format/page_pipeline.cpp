@@ -90,8 +90,20 @@ void FileSink::consume(Batch& b) {
 void StreamSink::consume(Batch& b) {
     const std::uint64_t off = offset_of_(b.item);
     if (off > pos_) out_.write_zeros(off - pos_);
-    b.zero_holes(0, b.item.pages);
-    out_.write_all(Bytes(b.data.data(), b.item.pages * kPage));
+    // Runs of data from the batch, holes from one page of zeros: one writev,
+    // and the writer (one thread for all workers) does not memset the holes.
+    static const std::uint8_t zeros[kPage] = {};
+    std::vector<iovec>& v = pieces_;
+    v.clear();
+    for (std::uint64_t k = 0; k < b.item.pages; ++k) {
+        const bool hole = b.fill[k] == PageFill::Hole;
+        std::uint8_t* at = hole ? const_cast<std::uint8_t*>(zeros) : b.page(k);
+        if (!hole && !v.empty() && static_cast<std::uint8_t*>(v.back().iov_base) + v.back().iov_len == at)
+            v.back().iov_len += kPage;
+        else
+            v.push_back({at, kPage});
+    }
+    out_.writev_all(v);
     pos_ = std::max(pos_, off) + b.item.pages * kPage;
 }
 

@@ -44,6 +44,8 @@
 // the tools' handler ends the process (format/output_file.hpp). Progress is
 // reported from the calling thread.
 #pragma once
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -164,6 +166,7 @@ private:
     OutputFile& out_;
     std::function<std::uint64_t(const WorkItem&)> offset_of_;
     std::uint64_t pos_;
+    std::vector<iovec> pieces_;  // consume()'s writev list, kept for its capacity
 };
 
 struct PipelineOptions {

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "decryptor/dump.hpp"
+#include "format/build_config.hpp"
 #include "analysis/kernel_log.hpp"
 #include "format/core_file.hpp"
 #include "format/qemu_writer.hpp"
@@ -616,7 +617,7 @@ TEST_CASE("pvseal: memory use does not grow with the guest (streamed 64 MiB vs 1
     };
     const long small = peak("64M"), large = peak("1G");
     MESSAGE("peak RSS: 64 MiB guest " << small << " KiB, 1 GiB guest " << large << " KiB");
-#if defined(__SANITIZE_ADDRESS__) || defined(PVDUMP_SANITIZE_ADDRESS)
+#if PVDUMP_ASAN
     MESSAGE("peak RSS bounds not checked under AddressSanitizer (its shadow memory and quarantine dominate)");
 #else
     CHECK(large < 96 * 1024);
@@ -669,7 +670,7 @@ TEST_CASE("seal: the real guest (plain vmcore) round-trips and keeps its VMCOREI
     // an ELF vmcore and as a kdump file (pread is the default). Six decrypts of
     // 256 MiB take a minute under ASan or qemu-user: there, test_decrypt's
     // smaller dumps check the inputs.
-#if defined(__SANITIZE_ADDRESS__) || defined(PVDUMP_SANITIZE_ADDRESS) || defined(PVDUMP_TEST_EMULATED)
+#if PVDUMP_ASAN || defined(PVDUMP_TEST_EMULATED)
     MESSAGE("the three inputs on the real guest are compared in the native build only");
     return;
 #endif

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "decryptor/dump.hpp"
+#include "format/build_config.hpp"
 #include "decryptor/kdump_output.hpp"
 #include "decryptor/vmcore_reader.hpp"
 #include "tools/common.hpp"
@@ -161,7 +162,7 @@ int serve_vmcore(const Options& o) {
     // for the mount to be ready (exit 0) or for the child's exit code.
     if (!o.foreground)
         if (auto parent_exit = tools::fork_daemon()) return *parent_exit;
-#if !defined(__SANITIZE_ADDRESS__) && !defined(PVDUMP_SANITIZE_ADDRESS)  // LeakSanitizer needs a dumpable process
+#if !PVDUMP_ASAN  // LeakSanitizer needs a dumpable process
     prctl(PR_SET_DUMPABLE, 0);  // no core dump, no ptrace of the process holding the keys
 #endif
     decryptor::DecryptResult r;
