@@ -3,7 +3,7 @@
 #
 # One command: builds the tools (Release, in a build dir of its own), makes
 # sealed dumps of a few sizes with pvseal (cached between runs), then times,
-# per size and in interleaved rounds:
+# per size, in rounds (the CPU-bound runs first, then those that write files):
 #   cat DUMP > OUT && sync OUT          the storage baseline (same target fs)
 #   pvdecrypt -j 1 / -j N  -> file      (-j 1 and -j N outputs are cmp'd)
 #   pvdecrypt -j 1 / 2 / N -> /dev/null (the CPU side, no storage)
@@ -387,8 +387,26 @@ for s in "${SIZE_LIST[@]}"; do
     CACHED_BEFORE[$s]=$(cached_pct "$d")
     WARM=$d
     IDENTICAL[$s]=n/a
+    # The CPU-bound runs (to /dev/null, the mount) have rounds of their own,
+    # before any run writes a file: on this virtual disk the writeback of a
+    # 4 GiB output (5-11 s of sys) went on disturbing the next seconds, and
+    # /dev/null runs right after one took 0.47-0.51 s where the same build
+    # took 0.40 s otherwise.
     for ((r = 1; r <= RUNS; r++)); do
-        log " round $r/$RUNS"
+        log " round $r/$RUNS (CPU: /dev/null, mount)"
+        for t in "${THREAD_SET[@]}"; do
+            measure_null "null_j$t" "$s" "$r" "$t"
+        done
+        measure_null null_ossl "$s" "$r" "$THREADS" PVDUMP_AES=openssl
+        if [[ -z $MOUNT_NOTE ]]; then
+            mpid=$(mount_dump "$d")
+            measure mount_cat "$s" "$r" -- cat "$MNT/dump.elf"
+            measure_random "$s" "$r" "$mpid"
+            umount_dump
+        fi
+    done
+    for ((r = 1; r <= RUNS; r++)); do
+        log " round $r/$RUNS (files)"
         o=$OUT_DIR
         drop "$o/cat.out"
         # shellcheck disable=SC2016 # $1/$2 belong to the inner sh
@@ -405,21 +423,9 @@ for s in "${SIZE_LIST[@]}"; do
         fi
         drop "$o/jN.vmcore"
 
-        for t in "${THREAD_SET[@]}"; do
-            measure_null "null_j$t" "$s" "$r" "$t"
-        done
-        measure_null null_ossl "$s" "$r" "$THREADS" PVDUMP_AES=openssl
-
         mapfile -t opts < <(gen_opts "$s")
         measure seal "$s" "$r" -- "$PVSEAL" "${opts[@]}" --cck "$CCK" -o "$o/seal.pvdump" -q -j "$THREADS"
         drop "$o/seal.pvdump"
-
-        if [[ -z $MOUNT_NOTE ]]; then
-            mpid=$(mount_dump "$d")
-            measure mount_cat "$s" "$r" -- cat "$MNT/dump.elf"
-            measure_random "$s" "$r" "$mpid"
-            umount_dump
-        fi
     done
     CACHED_AFTER[$s]=$(cached_pct "$d")
     WARM=''
@@ -470,7 +476,7 @@ dirty=$(git -C "$ROOT" status --porcelain --untracked-files=no -- CMakeLists.txt
         "pvdump $commit, Release build. Load average $LOAD_START at the start, $LOAD_END at the end."
     echo
     echo "Command: \`bench/run.sh --sizes $SIZES --runs $RUNS --threads $N\`. Each time is the median of $RUNS" \
-        "interleaved rounds; MB/s = guest memory size / time, 10^6 bytes. The input dump is warm in the page cache" \
+        "rounds (the CPU-bound runs first, then those writing files); MB/s = guest memory size / time, 10^6 bytes. The input dump is warm in the page cache" \
         "for every measurement: its cache dropped once (\`dd iflag=nocache count=0\`, this file only) and rebuilt by reading it, then read again right before each run ($(for s in "${SIZE_LIST[@]}"; do printf '%s: %s%% cached at the start, at least %s%% before every run, %s%% at the end; ' "$s" "${CACHED_BEFORE[$s]}" "${CACHED_MIN[$s]:-?}" "${CACHED_AFTER[$s]}"; done | sed 's/; $//'))," \
         "so the storage side is writing only. Every output is fsync'd: pvdecrypt and pvseal do it on commit, the" \
         "baseline is \`cat DUMP > OUT && sync OUT\`. Guest: \`pvseal $(gen_opts SIZE | tr '\n' ' ')\`" \
