@@ -427,7 +427,7 @@ struct VmcoreReader::Impl {
         return std::size_t(len);
     }
 
-    std::size_t read_pinned(std::uint64_t offset, std::size_t length, std::vector<std::uint8_t>& fallback,
+    std::size_t read_pinned(std::uint64_t offset, std::size_t length, format::SecretBytes& fallback,
                             const std::function<void(std::span<const iovec>)>& fn) {
         const std::uint64_t len = clip(offset, length);
         if (len == 0) {
@@ -477,7 +477,7 @@ struct VmcoreReader::Impl {
                 std::lock_guard lk(mu);
                 ++stats.copied_reads;
             }
-            if (fallback.size() < len) fallback.resize(std::size_t(len));
+            if (fallback.size() < len) fallback = SecretBytes(std::size_t(len));
             read(offset, std::size_t(len), fallback.data());
             const iovec one{fallback.data(), std::size_t(len)};
             fn({&one, 1});
@@ -600,7 +600,7 @@ std::uint64_t VmcoreReader::size() const { return impl_->layout->file_size(); }
 std::size_t VmcoreReader::read(std::uint64_t offset, std::size_t length, std::uint8_t* buffer) {
     return impl_->read(offset, length, buffer);
 }
-std::size_t VmcoreReader::read_pinned(std::uint64_t offset, std::size_t length, std::vector<std::uint8_t>& fallback,
+std::size_t VmcoreReader::read_pinned(std::uint64_t offset, std::size_t length, format::SecretBytes& fallback,
                                       const std::function<void(std::span<const iovec>)>& fn) {
     return impl_->read_pinned(offset, length, fallback, fn);
 }

@@ -18,11 +18,11 @@
 #include <functional>
 #include <memory>
 #include <span>
-#include <vector>
 #include <string>
 
 #include "decryptor/dump.hpp"
 #include "decryptor/sealed_dump.hpp"
+#include "format/crypto.hpp"
 
 namespace pvdump::decryptor {
 
@@ -58,9 +58,9 @@ public:
     // only until then. Returns the byte count as read() would (fn gets no
     // pieces past the end). When the cache cannot hold the whole range pinned
     // at once (a cache of a few MiB and many readers), the range is copied
-    // into `fallback` (grown to `length` bytes if shorter) and fn gets that
-    // one piece.
-    std::size_t read_pinned(std::uint64_t offset, std::size_t length, std::vector<std::uint8_t>& fallback,
+    // into `fallback` (replaced by a larger buffer if shorter, the old one
+    // wiped: it holds decrypted memory) and fn gets that one piece.
+    std::size_t read_pinned(std::uint64_t offset, std::size_t length, format::SecretBytes& fallback,
                             const std::function<void(std::span<const iovec>)>& fn);
 
     // The cache as allocated, and whether it is locked in memory (when not,

@@ -76,7 +76,7 @@ constexpr int kRandomReads = 10000;
 // interesting offset), each compared with the file's bytes.
 // read_pinned's pieces, gathered into out (which must hold `len` bytes).
 std::size_t pinned_read(decryptor::VmcoreReader& r, std::uint64_t off, std::size_t len, std::uint8_t* out,
-                        std::vector<std::uint8_t>& fallback) {
+                        format::SecretBytes& fallback) {
     std::size_t gathered = 0;
     int calls = 0;
     const std::size_t n = r.read_pinned(off, len, fallback, [&](std::span<const iovec> pieces) {
@@ -92,7 +92,7 @@ std::size_t pinned_read(decryptor::VmcoreReader& r, std::uint64_t off, std::size
 
 void random_reads(decryptor::VmcoreReader& r, const std::vector<std::uint8_t>& want, unsigned seed, int count,
                   int* failures, bool pinned = false) {
-    std::vector<std::uint8_t> fallback;
+    format::SecretBytes fallback;
     std::mt19937_64 rng(seed);
     const auto spots = interesting_offsets(want);
     std::vector<std::uint8_t> buf(300000);
@@ -162,7 +162,8 @@ TEST_CASE("VmcoreReader::read_pinned: the same bytes in place, and a copy when t
     const std::string dump = data("overlap-osii.pvdump");
     const auto want = file_output(dump, tmp / "out.elf");
     auto r = open_reader(dump);  // 1 MiB: 16 slots of 64 KiB
-    std::vector<std::uint8_t> got(want.size() + 100), fallback;
+    std::vector<std::uint8_t> got(want.size() + 100);
+    format::SecretBytes fallback;
 
     // Sequentially in 1 MiB requests (what FUSE sends), then randomly, from 4 threads too.
     for (std::size_t at = 0; at < want.size();) {
@@ -188,7 +189,7 @@ TEST_CASE("VmcoreReader::read_pinned: the same bytes in place, and a copy when t
     const std::uint64_t before = r->stats().copied_reads;
     REQUIRE(want.size() > (4u << 20));
     const std::uint64_t off = 1u << 20;
-    fallback.clear();
+    fallback = format::SecretBytes();
     REQUIRE(pinned_read(*r, off, 3u << 19, got.data(), fallback) == (3u << 19));
     CHECK(std::memcmp(got.data(), want.data() + off, 3u << 19) == 0);
     CHECK(r->stats().copied_reads == before + 1);

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <thread>
 
+#include "format/crypto.hpp"
 #include "format/error.hpp"
 #include "tools/exit_code.hpp"
 
@@ -227,8 +228,9 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, struct fuse_fil
         fuse_reply_err(req, EINVAL);
         return;
     }
-    // Used only when the cache cannot hold a whole request pinned.
-    thread_local std::vector<std::uint8_t> fallback;
+    // Used only when the cache cannot hold a whole request pinned; decrypted
+    // bytes, wiped when replaced and when the thread ends.
+    thread_local format::SecretBytes fallback;
     try {
         g_served->reader->read_pinned(std::uint64_t(off), size, fallback, [&](std::span<const iovec> pieces) {
             if (pieces.empty()) fuse_reply_buf(req, nullptr, 0);
