@@ -8,6 +8,7 @@
 #   pvdecrypt -j 1 / -j N  -> file      (-j 1 and -j N outputs are cmp'd)
 #   pvdecrypt -j 1 / 2 / N -> /dev/null (the CPU side, no storage)
 #   PVDUMP_AES=openssl pvdecrypt -j N -> /dev/null  (the OpenSSL fallback)
+#   bench/pread_loop FILE N [--no-aes]  (reference: the bare pread + XTS loop, and its pread alone)
 #   pvseal of the same guest            (the producer, -j N)
 #   cat MOUNT/dump.elf > /dev/null      (pvdecrypt --mount, when FUSE works here)
 #   random 4 KiB reads of MOUNT/dump.elf for a few seconds (reads per second)
@@ -172,11 +173,12 @@ if [[ $build_type != Release ]]; then
         { cat "$TMP/configure.log" >&2; die "configure failed"; }
 fi
 log "building pvdecrypt and pvseal in $BUILD_DIR"
-cmake --build "$BUILD_DIR" --target pvdecrypt pvseal -j "$(nproc)" >"$TMP/build.log" 2>&1 ||
+cmake --build "$BUILD_DIR" --target pvdecrypt pvseal pread_loop -j "$(nproc)" >"$TMP/build.log" 2>&1 ||
     { tail -n 40 "$TMP/build.log" >&2; die "build failed"; }
 PVDECRYPT=$BUILD_DIR/pvdecrypt
 PVSEAL=$BUILD_DIR/pvseal
-[[ -x $PVDECRYPT && -x $PVSEAL ]] || die "the build made no pvdecrypt/pvseal in $BUILD_DIR"
+LOOP=$BUILD_DIR/pread_loop # the bare pread + XTS loop (bench/pread_loop.cpp)
+[[ -x $PVDECRYPT && -x $PVSEAL && -x $LOOP ]] || die "the build made no pvdecrypt/pvseal/pread_loop in $BUILD_DIR"
 
 # ---- 2. sealed dumps, cached ----------------------------------------------------
 CCK=$CACHE_DIR/bench.cck
@@ -398,6 +400,8 @@ for s in "${SIZE_LIST[@]}"; do
             measure_null "null_j$t" "$s" "$r" "$t"
         done
         measure_null null_ossl "$s" "$r" "$THREADS" PVDUMP_AES=openssl
+        measure loop_xts "$s" "$r" -- "$LOOP" "$d" "$THREADS"
+        measure loop_pread "$s" "$r" -- "$LOOP" "$d" "$THREADS" --no-aes
         if [[ -z $MOUNT_NOTE ]]; then
             mpid=$(mount_dump "$d")
             measure mount_cat "$s" "$r" -- cat "$MNT/dump.elf"
@@ -537,6 +541,9 @@ dirty=$(git -C "$ROOT" status --porcelain --untracked-files=no -- CMakeLists.txt
     c_nn_multi() { rate_vs_multi "null_j$N" "$1"; }
     c_ossl() { time_rate null_ossl "$1"; }
     c_ossl_multi() { rate_vs_multi null_ossl "$1"; }
+    c_loop() { time_rate loop_xts "$1"; }
+    c_loop_pread() { time_rate loop_pread "$1"; }
+    c_vs_loop() { printf '%.2f×' "$(calc 'a / b' a="$(med loop_xts "$1" 4)" b="$(med "null_j$N" "$1" 4)")"; }
     c_mcat() { time_rate mount_cat "$1"; }
     c_mratio() { printf '%.2f×' "$(calc 'a / b' a="$(med "null_j$N" "$1" 4)" b="$(med mount_cat "$1" 4)")"; }
     c_rand() {
@@ -568,6 +575,9 @@ dirty=$(git -C "$ROOT" status --porcelain --untracked-files=no -- CMakeLists.txt
     row "bytes per CPU-second, % of openssl XTS" c_cpu_eff
     row "reference: openssl speed -multi $N -elapsed" c_multi
     row "pvdecrypt -j $N → /dev/null ÷ openssl -multi $N" c_nn_multi
+    row "reference: bare loop, pread 1 MiB + XTS of every page, $N threads" c_loop
+    row "… its pread alone (no AES)" c_loop_pread
+    row "pvdecrypt -j $N → /dev/null, speed ÷ the bare loop's" c_vs_loop
     row "PVDUMP_AES=openssl pvdecrypt -j $N → /dev/null" c_ossl
     row "… ÷ openssl -multi $N" c_ossl_multi
     row "pvseal -j $N (same guest)" c_seal
