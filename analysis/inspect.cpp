@@ -161,7 +161,7 @@ InfoReport inspect_info(const CoreFile& dump) {
         for (const auto& l : dump.loads())
             r.meta_needed = std::max(r.meta_needed, (l.paddr + l.memsz) / kPageSize * kTweakSize);
         if (const std::optional<detail::PageIndex> pages = detail::PageIndex::make(dump, &problems))
-            r.plan = page_plan(*pages, nullptr);
+            r.plan = page_plan(*pages, nullptr, 1000, /*check_zero_content=*/true, /*threads=*/0);
     }
     if (const Diagnostic* d = problems.first_error()) r.error = d->message;
     return r;

@@ -1,6 +1,10 @@
 // One pass over pv_mem_meta against every PT_LOAD page: states, invalid flags,
 // coverage, tweak reuse. pvdecrypt and pvinspect verify share this code.
+#include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <exception>
+#include <thread>
 #include <unordered_map>
 
 #include "analysis/page_plan.hpp"
@@ -140,111 +144,297 @@ struct TweakHash {
     std::size_t operator()(const TweakKey& k) const { return std::size_t(k.a * 0x9e3779b97f4a7c15ull ^ k.b); }
 };
 
-// Tweak reuse in memory independent of the dump's size: a bitmap of hashes
-// finds candidate duplicates in a first pass, an exact map over the (few)
-// candidates confirms them in a second.
-void check_tweak_reuse(const detail::PageIndex& idx, const std::uint8_t* nonce, Collector& out) {
-    std::uint64_t bits = 1u << 16;
-    const std::uint64_t pages = std::min(idx.total_pages(), idx.meta_size() / kTweakSize);  // with a component
-    // 16 slots per page, at most 2^26 (16 MiB of two bits each): memory stays
-    // bounded, a very large guest only gets more candidates for the exact
-    // second pass.
-    while (bits < pages * 16 && bits < (std::uint64_t(1) << 26)) bits <<= 1;
-    // Two bits per slot in one table (seen, seen twice): one cache miss per
-    // page, not two; and the slots of 64 pages at a time are prefetched
-    // before they are touched (the table is far larger than the CPU's caches).
-    std::vector<std::uint64_t> table(bits / 32, 0);
-    std::uint64_t candidates = 0;
-    auto for_each_encrypted = [&](auto&& fn) {
-        std::uint8_t tweak[16];
-        detail::ComponentCursor meta(idx);
-        for (const auto& b : idx.blocks())
-            for (std::uint64_t p = 0; p < b.pages; ++p) {
-                const std::uint64_t paddr = b.paddr + p * kPageSize;
-                const std::uint8_t* c = meta.at(paddr);
-                // Blocks are sorted and components indexed by address: past the
-                // end of pv_mem_meta no later page has one (p_memsz may be ~2^64).
-                if (!c) return;
-                if (classify_component(c).state != PageState::Encrypted) continue;
-                detail::make_tweak(c, nonce, tweak);
-                fn(paddr, tweak);
-            }
-    };
-    // fn(slot, paddr, tweak) for every encrypted page, in page order, 64 at a
-    // time after their table words were prefetched.
-    auto for_each_slot = [&](auto&& fn) {
-        constexpr std::size_t kAhead = 64;
-        struct Entry {
-            std::uint64_t slot, paddr;
-            std::uint8_t tweak[16];
-        } batch[kAhead];
-        std::size_t n = 0;
-        auto flush = [&] {
-            for (std::size_t i = 0; i < n; ++i) fn(batch[i].slot, batch[i].paddr, batch[i].tweak);
-            n = 0;
-        };
-        for_each_encrypted([&](std::uint64_t paddr, const std::uint8_t* t) {
-            Entry& e = batch[n];
-            e.slot = mix(t) & (bits - 1);
-            e.paddr = paddr;
-            std::memcpy(e.tweak, t, 16);
-            __builtin_prefetch(&table[e.slot / 32], 1);
-            if (++n == kAhead) flush();
-        });
-        flush();
-    };
-    for_each_slot([&](std::uint64_t h, std::uint64_t, const std::uint8_t*) {
-        std::uint64_t& w = table[h / 32];
+// Encrypted pages have an ordinary tweak component; the others a special one
+// (first four bytes 0xff, classify_component() says which state).
+inline bool special_component(const std::uint8_t* c) {
+    std::uint32_t w;
+    std::memcpy(&w, c, 4);
+    return w == 0xffffffffu;
+}
+
+// The pages that have a tweak component: a prefix of each block, since
+// components are indexed by guest address. One pass visits them in block
+// order, cut into contiguous slices, one per thread; what lies past the end
+// of pv_mem_meta is counted afterwards, on the calling thread.
+std::uint64_t covered_pages(const detail::Block& b, std::uint64_t entries) {
+    const std::uint64_t first = b.paddr / kPageSize;
+    return first >= entries ? 0 : std::min(b.pages, entries - first);
+}
+
+struct Slice {
+    std::uint64_t begin = 0, end = 0;  // positions among the covered pages, in block order
+};
+
+// Calls fn(block index, page within block, paddr) for the covered pages of `s`.
+template <class Fn>
+void for_each_covered(const detail::PageIndex& idx, const std::vector<std::uint64_t>& covered, Slice s, Fn&& fn) {
+    std::uint64_t at = 0;
+    for (std::size_t bi = 0; bi < covered.size() && at < s.end; ++bi) {
+        const std::uint64_t lo = std::max(s.begin, at), hi = std::min(s.end, at + covered[bi]);
+        const detail::Block& b = idx.blocks()[bi];
+        for (std::uint64_t g = lo; g < hi; ++g) fn(bi, g - at, b.paddr + (g - at) * kPageSize);
+        at += covered[bi];
+    }
+}
+
+// Tweak reuse in memory independent of the dump's size: a table of two bits
+// per hash slot (seen, seen twice) finds candidate duplicates during the page
+// pass, an exact map over the (few) candidates confirms them in a second.
+// 16 slots per page, at most 2^26 (16 MiB): a very large guest only gets
+// more candidates for the exact pass. With several threads the slots are set
+// with atomic ORs.
+class TweakTable {
+public:
+    explicit TweakTable(std::uint64_t pages) {
+        while (bits_ < pages * 16 && bits_ < (std::uint64_t(1) << 26)) bits_ <<= 1;
+        words_.assign(bits_ / 32, 0);
+    }
+    std::uint64_t slot(const std::uint8_t* tweak) const { return mix(tweak) & (bits_ - 1); }
+    void prefetch(std::uint64_t h) const { __builtin_prefetch(&words_[h / 32], 1); }
+    // Marks the slot seen; true when it had been seen before.
+    template <bool kShared>
+    bool add(std::uint64_t h) {
         const unsigned at = unsigned(h % 32) * 2;
-        const std::uint64_t e = w >> at & 3;  // bit 0 seen, bit 1 seen twice
-        if (e == 1) ++candidates;
-        w |= (e ? 3ull : 1ull) << at;
+        const std::uint64_t seen = 1ull << at, twice = 2ull << at;
+        if constexpr (kShared) {
+            std::atomic_ref<std::uint64_t> w(words_[h / 32]);
+            const std::uint64_t old = w.fetch_or(seen, std::memory_order_relaxed);
+            if (!(old & seen)) return false;
+            if (!(old & twice)) w.fetch_or(twice, std::memory_order_relaxed);
+            return true;
+        } else {
+            std::uint64_t& w = words_[h / 32];
+            const bool before = w & seen;
+            w |= before ? seen | twice : seen;
+            return before;
+        }
+    }
+    bool twice(std::uint64_t h) const { return (words_[h / 32] >> (unsigned(h % 32) * 2 + 1) & 1) != 0; }
+
+private:
+    std::uint64_t bits_ = 1u << 16;
+    std::vector<std::uint64_t> words_;
+};
+
+// An encrypted page's tweak, for the exact pass.
+struct Candidate {
+    std::uint64_t paddr;
+    std::uint8_t tweak[16];
+};
+
+// One thread's share of the page pass: counts and findings of its slice (in
+// page order, capped per severity as the plan's are), tagged by block.
+struct Share {
+    PageCounts counts;
+    std::vector<std::pair<std::size_t, Finding>> findings;
+    std::size_t per_severity[3] = {0, 0, 0};
+    std::uint64_t dropped = 0;
+    bool repeat = false;             // a tweak slot was hit twice
+    std::vector<Candidate> candidates;  // the exact pass
+    bool candidates_overflow = false;
+    std::exception_ptr error;
+
+    void add(std::size_t max, std::size_t block, Severity s, const char* rule, std::uint64_t paddr, std::string msg) {
+        if (per_severity[int(s)] >= max) {
+            ++dropped;
+            return;
+        }
+        ++per_severity[int(s)];
+        findings.push_back({block, Finding{s, rule, paddr, std::move(msg)}});
+    }
+};
+
+struct PassInput {
+    const detail::PageIndex& idx;
+    const std::vector<std::uint64_t>& covered;
+    const std::uint8_t* nonce;  // null: no tweak reuse check
+    std::size_t max_findings;
+    bool check_zero_content;
+};
+
+// States, counts, findings and the first tweak-reuse pass over one slice.
+template <bool kShared>
+void state_pass(const PassInput& in, Slice slice, TweakTable* table, Share& out) {
+    static const std::uint8_t zeros[kPageSize] = {};
+    std::uint8_t page[kPageSize];
+    detail::ComponentCursor meta(in.idx);  // pread, not the mapping
+    // The table is far larger than the CPU's caches: the slots of 64 pages
+    // are prefetched before they are touched.
+    constexpr std::size_t kAhead = 64;
+    std::uint64_t pending[kAhead];
+    std::size_t n = 0;
+    auto flush = [&] {
+        for (std::size_t i = 0; i < n; ++i)
+            if (table->add<kShared>(pending[i])) out.repeat = true;
+        n = 0;
+    };
+    for_each_covered(in.idx, in.covered, slice, [&](std::size_t bi, std::uint64_t p, std::uint64_t paddr) {
+        const detail::Block& b = in.idx.blocks()[bi];
+        ++out.counts.total;
+        const std::uint8_t* c = meta.at(paddr);
+        if (!c) fail(ErrorCode::Internal, "page plan: no component for a covered page");
+        if (!special_component(c)) {  // the common case, without the call
+            ++out.counts.encrypted;
+            if (table) {
+                std::uint8_t tweak[16];
+                detail::make_tweak(c, in.nonce, tweak);
+                pending[n] = table->slot(tweak);
+                table->prefetch(pending[n]);
+                if (++n == kAhead) flush();
+            }
+            return;
+        }
+        const PageClass pc = classify_component(c);
+        if (pc.mapped) ++out.counts.mapped;
+        if (pc.reserved_nonzero)
+            out.add(in.max_findings, bi, Severity::Note, "state-reserved-bytes", paddr,
+                    page_name(paddr) + ": reserved bytes 4-13 of its special tweak component are not zero (ignored)");
+        switch (pc.state) {
+        case PageState::Encrypted:
+            ++out.counts.encrypted;
+            if (table) {
+                std::uint8_t tweak[16];
+                detail::make_tweak(c, in.nonce, tweak);
+                pending[n] = table->slot(tweak);
+                table->prefetch(pending[n]);
+                if (++n == kAhead) flush();
+            }
+            break;
+        case PageState::Shared: ++out.counts.shared; break;
+        case PageState::Zero:
+            ++out.counts.zero;
+            if (in.check_zero_content && p < b.present &&
+                (in.idx.dump().read_at(b.offset + p * kPageSize, page), std::memcmp(page, zeros, kPageSize) != 0))
+                out.add(in.max_findings, bi, Severity::Note, "zero-page-not-zero", paddr,
+                        page_name(paddr) + " is flagged zero but its bytes in the file are not (harmless: written as zeros)");
+            break;
+        case PageState::Invalid:
+            ++out.counts.invalid;
+            out.add(in.max_findings, bi, Severity::Error, "state-invalid", paddr,
+                    page_name(paddr) + " has an invalid page state: " + pc.invalid_reason + " (component " +
+                        to_hex(Bytes(c, kTweakSize)) + ")");
+            break;
+        }
     });
-    auto twice = [&](std::uint64_t h) { return (table[h / 32] >> (unsigned(h % 32) * 2 + 1) & 1) != 0; };
-    if (candidates == 0) return;
-    constexpr std::uint64_t kMaxCandidates = 1u << 18;  // ~12 MiB of exact entries
-    std::unordered_map<TweakKey, std::uint64_t, TweakHash> first;
-    bool incomplete = false;
-    for_each_slot([&](std::uint64_t h, std::uint64_t paddr, const std::uint8_t* t) {
-        if (!twice(h)) return;
-        TweakKey k;
-        std::memcpy(&k.a, t, 8);
-        std::memcpy(&k.b, t + 8, 8);
-        auto it = first.find(k);
+    if (table) flush();
+}
+
+// The encrypted pages of a slice whose slot was hit twice, in page order
+// (their slots prefetched 64 pages ahead, as in the first pass); stops at
+// `cap` (the caller then does the exact pass on one thread).
+void candidate_pass(const PassInput& in, Slice slice, const TweakTable& table, std::size_t cap, Share& out) {
+    detail::ComponentCursor meta(in.idx);
+    constexpr std::size_t kAhead = 64;
+    Candidate pending[kAhead];
+    std::uint64_t slots[kAhead];
+    std::size_t n = 0;
+    auto flush = [&] {
+        for (std::size_t i = 0; i < n && !out.candidates_overflow; ++i) {
+            if (!table.twice(slots[i])) continue;
+            if (out.candidates.size() >= cap) out.candidates_overflow = true;
+            else out.candidates.push_back(pending[i]);
+        }
+        n = 0;
+    };
+    for_each_covered(in.idx, in.covered, slice, [&](std::size_t, std::uint64_t, std::uint64_t paddr) {
+        if (out.candidates_overflow) return;
+        const std::uint8_t* c = meta.at(paddr);
+        if (!c || special_component(c)) return;  // only encrypted pages have tweaks
+        Candidate& k = pending[n];
+        k.paddr = paddr;
+        detail::make_tweak(c, in.nonce, k.tweak);
+        slots[n] = table.slot(k.tweak);
+        table.prefetch(slots[n]);
+        if (++n == kAhead) flush();
+    });
+    flush();
+}
+
+// Runs fn(slice, share) on `threads` threads (the calling one among them)
+// over equal slices of `total` covered pages; the first error is rethrown.
+template <class Fn>
+void on_slices(std::uint64_t total, std::vector<Share>& shares, Fn&& fn) {
+    const std::uint64_t t = shares.size();
+    auto slice = [&](std::uint64_t k) { return Slice{total / t * k + std::min(k, total % t), total / t * (k + 1) + std::min(k + 1, total % t)}; };
+    auto guarded = [&](std::uint64_t k) {
+        try {
+            fn(slice(k), shares[k]);
+        } catch (...) {  // thread boundary: rethrown on the calling thread below
+            shares[k].error = std::current_exception();
+        }
+    };
+    {
+        std::vector<std::jthread> pool;
+        for (std::uint64_t k = 1; k < t; ++k) pool.emplace_back(guarded, k);
+        guarded(0);
+    }
+    for (Share& s : shares)
+        if (s.error) std::rethrow_exception(s.error);
+}
+
+// Slices smaller than this are not worth a thread.
+constexpr std::uint64_t kMinPagesPerThread = 1u << 16;
+// The exact pass keeps at most this many first occurrences (~12 MiB).
+constexpr std::uint64_t kMaxCandidates = 1u << 18;
+
+void exact_tweak_pass(const std::vector<Candidate>& candidates, bool& incomplete,
+                      std::unordered_map<TweakKey, std::uint64_t, TweakHash>& first, Collector& out) {
+    for (const Candidate& k : candidates) {
+        TweakKey key;
+        std::memcpy(&key.a, k.tweak, 8);
+        std::memcpy(&key.b, k.tweak + 8, 8);
+        auto it = first.find(key);
         if (it != first.end()) {
-            out.add(Severity::Error, "tweak-reuse", paddr,
-                    page_name(paddr) + ": its XTS tweak is the same as the page at " + hex(it->second) +
+            out.add(Severity::Error, "tweak-reuse", k.paddr,
+                    page_name(k.paddr) + ": its XTS tweak is the same as the page at " + hex(it->second) +
                         "'s (tweak reuse: pages may have been moved or replayed)");
         } else if (first.size() < kMaxCandidates) {
-            first.emplace(k, paddr);
+            first.emplace(key, k.paddr);
         } else {
             incomplete = true;
         }
-    });
-    if (incomplete)
-        out.add(Severity::Note, "tweak-reuse-incomplete", std::nullopt,
-                "tweak reuse check incomplete: too many candidate pages to compare in bounded memory");
+    }
+}
+
+// The pages of a block past the end of pv_mem_meta: counted at once, since
+// p_memsz comes from the untrusted file and may be ~2^64 (one finding per
+// page, capped).
+void missing_pages(const detail::PageIndex& idx, const detail::Block& b, std::uint64_t covered, PagePlan& plan,
+                   Collector& out) {
+    const std::uint64_t rest = b.pages - covered;
+    if (rest == 0) return;
+    plan.counts.missing += rest;
+    plan.counts.total += rest;
+    plan.meta_covers_all = false;
+    for (std::uint64_t k = 0; k < rest; ++k) {
+        if (out.per_severity[int(Severity::Error)] >= out.max) {
+            plan.findings_dropped += rest - k;
+            break;
+        }
+        const std::uint64_t a = b.paddr + (covered + k) * kPageSize;
+        out.add(Severity::Error, "meta-missing", a,
+                page_name(a) + " has no tweak component: section 'pv_mem_meta' (" + hex(idx.meta_size()) +
+                    " bytes) ends before entry " + hex(a / kPageSize));
+    }
 }
 
 }  // namespace
 
 PagePlan page_plan(const CoreFile& dump, const std::array<std::uint8_t, 16>* nonce, std::size_t max_findings,
-                   bool check_zero_content) {
-    return page_plan(detail::PageIndex(dump), nonce, max_findings, check_zero_content);
+                   bool check_zero_content, unsigned threads) {
+    return page_plan(detail::PageIndex(dump), nonce, max_findings, check_zero_content, threads);
 }
 
 PagePlan page_plan(const detail::PageIndex& idx, const std::array<std::uint8_t, 16>* nonce, std::size_t max_findings,
-                   bool check_zero_content) {
+                   bool check_zero_content, unsigned threads) {
     PagePlan plan;
     Collector out{plan, max_findings};
-    static const std::uint8_t zeros[kPageSize] = {};
-    std::uint8_t page[kPageSize];
-    detail::ComponentCursor meta(idx);  // pread, not the mapping
+    const std::uint64_t entries = idx.meta_size() / kTweakSize;
     // One summary line for a short pv_mem_meta, before the per-page findings.
     std::uint64_t needed = 0;
     for (const auto& b : idx.blocks()) needed = std::max(needed, (b.paddr / kPageSize + b.pages) * kTweakSize);
     if (idx.meta_size() < needed) {
-        const std::uint64_t first = idx.meta_size() / kTweakSize * kPageSize;
+        const std::uint64_t first = entries * kPageSize;
         std::uint64_t first_missing = first;
         for (const auto& b : idx.blocks())
             if (b.paddr + b.pages * kPageSize > first) {
@@ -255,59 +445,86 @@ PagePlan page_plan(const detail::PageIndex& idx, const std::array<std::uint8_t, 
                 "section 'pv_mem_meta' is " + hex(idx.meta_size()) + " bytes but the memory needs " + hex(needed) +
                     ": pages from guest address " + hex(first_missing) + " on have no tweak component");
     }
+
+    std::vector<std::uint64_t> covered;
+    std::uint64_t total = 0;  // covered pages; each block's are at most `entries`, so no overflow in practice
     for (const auto& b : idx.blocks()) {
+        covered.push_back(covered_pages(b, entries));
+        total = std::min<std::uint64_t>(total + covered.back(), ~std::uint64_t(0) / 2);
+    }
+    // Asked for: that many slices; one per core: none under kMinPagesPerThread.
+    const std::uint64_t t =
+        threads ? std::clamp<std::uint64_t>(std::min(threads, 256u), 1, std::max<std::uint64_t>(total, 1))
+                : std::clamp<std::uint64_t>(total / kMinPagesPerThread, 1, std::clamp(std::thread::hardware_concurrency(), 1u, 64u));
+    std::vector<Share> shares(t);
+    std::optional<TweakTable> table;
+    if (nonce) table.emplace(std::min(idx.total_pages(), entries));
+    const PassInput in{idx, covered, nonce ? nonce->data() : nullptr, max_findings, check_zero_content};
+    TweakTable* tp = table ? &*table : nullptr;
+    on_slices(total, shares, [&](Slice s, Share& sh) {
+        if (t > 1) state_pass<true>(in, s, tp, sh);
+        else state_pass<false>(in, s, tp, sh);
+    });
+
+    // In page order: per block, its truncation, its pages' findings, its missing pages.
+    std::vector<std::size_t> next(t, 0);
+    for (std::size_t bi = 0; bi < idx.blocks().size(); ++bi) {
+        const detail::Block& b = idx.blocks()[bi];
         if (b.present < b.pages)
             out.add(Severity::Error, "memory-truncated", b.paddr + b.present * kPageSize,
                     "PT_LOAD at guest address " + hex(b.paddr) + ": memory from " + hex(b.paddr + b.present * kPageSize) +
                         " on is not in the file (p_filesz < p_memsz)");
-        for (std::uint64_t p = 0; p < b.pages; ++p) {
-            const std::uint64_t paddr = b.paddr + p * kPageSize;
-            ++plan.counts.total;
-            const std::uint8_t* c = meta.at(paddr);
-            if (!c) {
-                // This page and every later one of the block lie past the end of
-                // pv_mem_meta: count them at once, since p_memsz comes from the
-                // untrusted file and may be ~2^64 (one finding per page, capped).
-                const std::uint64_t rest = b.pages - p;
-                plan.counts.missing += rest;
-                plan.counts.total += rest - 1;
-                plan.meta_covers_all = false;
-                for (std::uint64_t k = 0; k < rest; ++k) {
-                    if (out.per_severity[int(Severity::Error)] >= out.max) {
-                        plan.findings_dropped += rest - k;
-                        break;
-                    }
-                    const std::uint64_t a = paddr + k * kPageSize;
-                    out.add(Severity::Error, "meta-missing", a,
-                            page_name(a) + " has no tweak component: section 'pv_mem_meta' (" + hex(idx.meta_size()) +
-                                " bytes) ends before entry " + hex(a / kPageSize));
-                }
-                break;
-            }
-            const PageClass pc = classify_component(c);
-            if (pc.mapped) ++plan.counts.mapped;
-            if (pc.reserved_nonzero)
-                out.add(Severity::Note, "state-reserved-bytes", paddr,
-                        page_name(paddr) + ": reserved bytes 4-13 of its special tweak component are not zero (ignored)");
-            switch (pc.state) {
-            case PageState::Encrypted: ++plan.counts.encrypted; break;
-            case PageState::Shared: ++plan.counts.shared; break;
-            case PageState::Zero:
-                ++plan.counts.zero;
-                if (check_zero_content && p < b.present && (idx.dump().read_at(b.offset + p * kPageSize, page), std::memcmp(page, zeros, kPageSize) != 0))
-                    out.add(Severity::Note, "zero-page-not-zero", paddr,
-                            page_name(paddr) + " is flagged zero but its bytes in the file are not (harmless: written as zeros)");
-                break;
-            case PageState::Invalid:
-                ++plan.counts.invalid;
-                out.add(Severity::Error, "state-invalid", paddr,
-                        page_name(paddr) + " has an invalid page state: " + pc.invalid_reason + " (component " +
-                            to_hex(Bytes(c, kTweakSize)) + ")");
-                break;
-            }
-        }
+        for (std::size_t k = 0; k < t; ++k)
+            for (auto& f = shares[k].findings; next[k] < f.size() && f[next[k]].first == bi; ++next[k])
+                out.add(f[next[k]].second.severity, f[next[k]].second.rule.c_str(), f[next[k]].second.paddr,
+                        std::move(f[next[k]].second.message));
+        missing_pages(idx, b, covered[bi], plan, out);
     }
-    if (nonce) check_tweak_reuse(idx, nonce->data(), out);
+    bool repeat = false;
+    for (const Share& sh : shares) {
+        plan.counts.total += sh.counts.total;
+        plan.counts.encrypted += sh.counts.encrypted;
+        plan.counts.zero += sh.counts.zero;
+        plan.counts.shared += sh.counts.shared;
+        plan.counts.mapped += sh.counts.mapped;
+        plan.counts.invalid += sh.counts.invalid;
+        plan.findings_dropped += sh.dropped;
+        repeat = repeat || sh.repeat;
+    }
+    if (!table || !repeat) return plan;
+
+    // The exact pass over the candidates, in page order; on one thread (and
+    // without keeping them all) when there are too many to hold.
+    on_slices(total, shares, [&](Slice s, Share& sh) { candidate_pass(in, s, *table, kMaxCandidates / t, sh); });
+    bool overflow = false;
+    for (const Share& sh : shares) overflow = overflow || sh.candidates_overflow;
+    std::unordered_map<TweakKey, std::uint64_t, TweakHash> first;
+    bool incomplete = false;
+    if (!overflow) {
+        for (Share& sh : shares) exact_tweak_pass(sh.candidates, incomplete, first, out);
+    } else {
+        shares.assign(1, Share{});
+        std::vector<Candidate>& buf = shares[0].candidates;
+        buf.reserve(4096);
+        for_each_covered(idx, covered, Slice{0, total}, [&, meta = detail::ComponentCursor(idx)](
+                                                            std::size_t, std::uint64_t, std::uint64_t paddr) mutable {
+            const std::uint8_t* c = meta.at(paddr);
+            if (!c || special_component(c)) return;
+            Candidate k;
+            k.paddr = paddr;
+            detail::make_tweak(c, nonce->data(), k.tweak);
+            if (!table->twice(table->slot(k.tweak))) return;
+            buf.push_back(k);
+            if (buf.size() == 4096) {
+                exact_tweak_pass(buf, incomplete, first, out);
+                buf.clear();
+            }
+        });
+        exact_tweak_pass(buf, incomplete, first, out);
+    }
+    if (incomplete)
+        out.add(Severity::Note, "tweak-reuse-incomplete", std::nullopt,
+                "tweak reuse check incomplete: too many candidate pages to compare in bounded memory");
     return plan;
 }
 

@@ -40,14 +40,16 @@ struct PagePlan {
     bool has_warning() const;
 };
 // One pass over pv_mem_meta against every PT_LOAD page. With `nonce`, full
-// tweaks are checked for reuse as well (needs the key).
+// tweaks are checked for reuse as well (needs the key). The pages are cut
+// into contiguous slices checked on `threads` threads (0: one per core, with
+// slices of at least 64 Ki pages); the result does not depend on the count.
 // `check_zero_content` also reads every zero-flagged page to note those whose
 // bytes are not zero (harmless; pvinspect verify reports it, pvdecrypt skips
 // the extra reads).
 PagePlan page_plan(const format::CoreFile& dump, const std::array<std::uint8_t, 16>* nonce,
-                   std::size_t max_findings = 1000, bool check_zero_content = true);
+                   std::size_t max_findings = 1000, bool check_zero_content = true, unsigned threads = 1);
 // The same over a page index already built (analysis/pages.hpp).
 PagePlan page_plan(const detail::PageIndex& pages, const std::array<std::uint8_t, 16>* nonce,
-                   std::size_t max_findings = 1000, bool check_zero_content = true);
+                   std::size_t max_findings = 1000, bool check_zero_content = true, unsigned threads = 1);
 
 }  // namespace pvdump::analysis

@@ -4,6 +4,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <vector>
 
@@ -104,7 +105,14 @@ private:
 };
 
 inline void make_tweak(const std::uint8_t* component, const std::uint8_t* nonce, std::uint8_t out[16]) {
-    for (int i = 0; i < 16; ++i) out[i] = component[i] | nonce[i];
+    // Two 8-byte ORs, not a byte loop: the tweak is read back as two 8-byte
+    // words right away (hashing), and byte stores cannot forward to them.
+    std::uint64_t c[2], n[2];
+    std::memcpy(c, component, 16);
+    std::memcpy(n, nonce, 16);
+    c[0] |= n[0];
+    c[1] |= n[1];
+    std::memcpy(out, c, 16);
 }
 
 }  // namespace pvdump::analysis::detail

@@ -51,14 +51,14 @@ void refuse_plan_errors(const PagePlan& plan) {
 
 }  // namespace
 
-CheckedDump check_dump(SealedDump& dump, const std::string& path, Bytes cck, bool force) {
+CheckedDump check_dump(SealedDump& dump, const std::string& path, Bytes cck, bool force, unsigned threads) {
     dump.unlock(cck);
     if (dump.file().loads().empty())
         fail(ErrorCode::Format, "'" + path + "' has no PT_LOAD segment: the dump holds no guest memory");
     CheckedDump c;
     DecryptResult& result = c.result;
     result.cpus = dump.cpus();
-    result.plan = page_plan(dump.pages(), &dump.keys().nonce, 1000, /*check_zero_content=*/false);
+    result.plan = page_plan(dump.pages(), &dump.keys().nonce, 1000, /*check_zero_content=*/false, threads);
     if (result.plan.has_error() && !force) refuse_plan_errors(result.plan);
     // With --force, pages without a tweak component become holes, but p_memsz
     // is untrusted (up to 2^64): no dump of this size can describe more pages
@@ -95,7 +95,7 @@ DecryptResult decrypt_dump(const DecryptRequest& req, Bytes cck) {
     OutputFile out(req.output_path, req.overwrite);
 
     dump.set_shared_as_zero(req.shared_as_zero);
-    CheckedDump checked = check_dump(dump, req.dump_path, cck, req.force);
+    CheckedDump checked = check_dump(dump, req.dump_path, cck, req.force, req.options.threads);
     if (req.kdump)
         checked.result.kdump =
             write_kdump(dump, checked.states, checked.ranges, checked.vmcoreinfo, out, req.options, *req.kdump);

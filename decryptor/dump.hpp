@@ -109,7 +109,7 @@ struct CheckedDump {
     std::vector<format::CpuState> states;   // decrypted, in note order
     std::vector<format::MemoryRange> ranges;
 };
-CheckedDump check_dump(SealedDump& dump, const std::string& path, format::Bytes cck, bool force);
+CheckedDump check_dump(SealedDump& dump, const std::string& path, format::Bytes cck, bool force, unsigned threads = 0);
 
 // The whole owner path: open, authenticate, verify, decrypt, write, commit.
 DecryptResult decrypt_dump(const DecryptRequest& request, format::Bytes cck);

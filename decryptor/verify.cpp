@@ -157,7 +157,7 @@ VerifyReport verify_unlocked(const CoreFile& dump, const Keys& keys, const std::
 
     check_provenance(dump, keys, prefixes, r.findings);
 
-    PagePlan plan = page_plan(pages(), &keys.nonce, max_findings);
+    PagePlan plan = page_plan(pages(), &keys.nonce, max_findings, /*check_zero_content=*/true, /*threads=*/0);
     r.counts = plan.counts;
     r.meta_covers_all = plan.meta_covers_all;
     r.findings_dropped = plan.findings_dropped;

@@ -570,7 +570,7 @@ VmcoreReader::VmcoreReader(SealedDump dump, CheckedDump checked, const ReaderOpt
 std::unique_ptr<VmcoreReader> VmcoreReader::open(const std::string& dump_path, Bytes cck, bool force,
                                                  const ReaderOptions& options, DecryptResult* result) {
     SealedDump dump = SealedDump::open(dump_path);
-    CheckedDump checked = check_dump(dump, dump_path, cck, force);
+    CheckedDump checked = check_dump(dump, dump_path, cck, force, options.threads);
     if (result) *result = checked.result;
     return std::make_unique<VmcoreReader>(std::move(dump), std::move(checked), options);
 }

@@ -19,6 +19,7 @@
 #include <functional>
 #include <thread>
 
+#include "analysis/page_plan.hpp"
 #include "decryptor/dump.hpp"
 #include "tools/cck.hpp"
 #include "tools/exit_code.hpp"
@@ -538,6 +539,107 @@ TEST_CASE("SIGINT or SIGTERM in the middle of decryption leaves no output and no
         CHECK(WIFSIGNALED(status));
         if (WIFSIGNALED(status)) CHECK(WTERMSIG(status) == sig);
         CHECK(entries(dir) == 0);
+    }
+}
+
+TEST_CASE("the page plan is the same on any number of threads: counts, findings in page order, caps") {
+    // Three RAM blocks with holes between them, every page encrypted with a
+    // tweak of its own; then invalid states, notes, tweak reuse across blocks
+    // and a pv_mem_meta cut short are written into the components, spread so
+    // that slice boundaries fall inside blocks and between them.
+    const CoreFile src = CoreFile::open(data("basic.pvdump"));
+    const std::vector<minidump::Load> loads = {{0, 3000, 0, 0, true},
+                                              {std::uint64_t(65536) * 4096, 2000, 0, 0, true},
+                                              {std::uint64_t(131072) * 4096, 1500, 0, 0, true}};
+    TempDir tmp;
+    const std::string path = tmp / "plan.pvdump";
+    minidump::relayout(src, loads).write(path);
+    std::uint64_t meta_off = 0, meta_sec = 0;
+    {
+        const CoreFile f = CoreFile::open(path);
+        for (const auto& sec : f.sections())
+            if (sec.name == "pv_mem_meta") meta_off = sec.offset, meta_sec = f.shoff() + 64 * sec.index;
+    }
+    REQUIRE(meta_off != 0);
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    auto component = [&](std::uint64_t pfn, std::array<std::uint8_t, 16> c) {
+        REQUIRE(::pwrite(fd, c.data(), 16, off_t(meta_off + 16 * pfn)) == 16);
+    };
+    auto special = [](std::uint8_t flags, std::uint8_t reserved = 0) {
+        std::array<std::uint8_t, 16> c{0xff, 0xff, 0xff, 0xff};
+        c[6] = reserved;
+        c[15] = flags;
+        return c;
+    };
+    auto read_component = [&](std::uint64_t pfn) {
+        std::array<std::uint8_t, 16> c{};
+        REQUIRE(::pread(fd, c.data(), 16, off_t(meta_off + 16 * pfn)) == 16);
+        return c;
+    };
+    const std::vector<std::uint64_t> invalid = {5, 999, 2999, 65536, 66000, 131072 + 10, 131072 + 600};
+    for (std::uint64_t pfn : invalid) component(pfn, special(0x03));  // zero and shared both set
+    component(1500, special(0x01, 7));                                // zero, reserved byte set: a note
+    component(1501, special(0x06));                                   // shared and mapped
+    component(66500, special(0x01));
+    // Tweak reuse: a page of block 0 copied to block 1 and block 2, and one of block 1 to block 2.
+    component(67000, read_component(10));
+    component(131072 + 300, read_component(10));
+    component(131072 + 400, read_component(65540));
+    // pv_mem_meta ends 700 pages into block 2: its last 800 pages have no component.
+    std::array<std::uint8_t, 8> size{};
+    store_be64(size.data(), (131072 + 700) * 16);
+    REQUIRE(::pwrite(fd, size.data(), 8, off_t(meta_sec + 32)) == 8);
+    ::close(fd);
+
+    const CoreFile dump = CoreFile::open(path);
+    const std::array<std::uint8_t, 16> nonce{1, 2, 3};
+    for (std::size_t cap : {std::size_t(1000), std::size_t(3)}) {
+        CAPTURE(cap);
+        const analysis::PagePlan one = analysis::page_plan(dump, &nonce, cap, true, 1);
+        // What the plan must say, whatever the thread count.
+        CHECK(one.counts.total == 6500);
+        CHECK(one.counts.missing == 800);
+        CHECK(one.counts.invalid == invalid.size());
+        CHECK(one.counts.zero == 2);
+        CHECK(one.counts.shared == 1);
+        CHECK(one.counts.mapped == 1);
+        CHECK(one.counts.encrypted == 6500 - 800 - invalid.size() - 3);
+        CHECK_FALSE(one.meta_covers_all);
+        std::vector<std::string> reuse;
+        for (const auto& f : one.findings)
+            if (f.rule == "tweak-reuse") reuse.push_back(hex(*f.paddr));
+        if (cap == 1000) {
+            CHECK(one.findings_dropped == 0);
+            CHECK(reuse == std::vector<std::string>{hex(67000 * 4096), hex((131072 + 300) * 4096), hex((131072 + 400) * 4096)});
+            CHECK(one.findings.front().rule == "meta-short");
+            CHECK(one.findings.size() == 1 + invalid.size() + 1 + 800 + 3);
+        } else {
+            CHECK(reuse.empty());  // the error cap was reached by the invalid states first
+            CHECK(one.findings.size() == 3 + 1);  // three errors and the note
+            CHECK(one.findings_dropped == (1 + invalid.size() + 800 + 3) - 3);
+        }
+        for (unsigned threads : {2u, 3u, 5u, 16u, 0u}) {
+            CAPTURE(threads);
+            const analysis::PagePlan many = analysis::page_plan(dump, &nonce, cap, true, threads);
+            CHECK(many.counts.total == one.counts.total);
+            CHECK(many.counts.encrypted == one.counts.encrypted);
+            CHECK(many.counts.zero == one.counts.zero);
+            CHECK(many.counts.shared == one.counts.shared);
+            CHECK(many.counts.mapped == one.counts.mapped);
+            CHECK(many.counts.invalid == one.counts.invalid);
+            CHECK(many.counts.missing == one.counts.missing);
+            CHECK(many.meta_covers_all == one.meta_covers_all);
+            CHECK(many.findings_dropped == one.findings_dropped);
+            REQUIRE(many.findings.size() == one.findings.size());
+            for (std::size_t i = 0; i < one.findings.size(); ++i) {
+                CAPTURE(i);
+                CHECK(many.findings[i].severity == one.findings[i].severity);
+                CHECK(many.findings[i].rule == one.findings[i].rule);
+                CHECK(many.findings[i].paddr == one.findings[i].paddr);
+                CHECK(many.findings[i].message == one.findings[i].message);
+            }
+        }
     }
 }
 
