@@ -123,7 +123,7 @@ public:
             std::vector<std::jthread> pool;
             for (unsigned t = 0; t < threads_; ++t) pool.emplace_back([this] { worker(); });
             try {
-                sink_.ordered() ? write_in_order() : wait_until_done();
+                wait_until_done();
             } catch (...) {  // forwarded: the workers must be stopped and joined first; rethrown below
                 record_error();
             }
@@ -150,6 +150,7 @@ private:
     std::map<std::uint64_t, Batch> ready_;  // ordered sinks: done, waiting for their turn
     std::vector<Batch> spare_;              // consumed batches, for reuse
     std::uint64_t written_ = 0;             // ordered sinks: batches consumed
+    bool writing_ = false;                  // ordered sinks: a worker is consuming (under mu_)
 
     std::vector<std::atomic<bool>> finished_;
     std::mutex release_mu_;
@@ -233,14 +234,16 @@ private:
         released_hint_.store(upto);
     }
 
-    // Counts the batch as done; an ordered sink gets it queued (the worker
-    // takes a recycled buffer back: no fresh allocation per batch).
+    // Counts the batch as done. An ordered sink gets it queued, and the
+    // worker whose batch is next in order writes it, and every batch queued
+    // after it that is next in turn, before it takes new work: one writer
+    // at a time (`writing_`), in item order, and no hand-off to a writer
+    // thread (a wake-up and a context switch per batch, on cores the workers
+    // need). The worker takes a recycled buffer back: no allocation per batch.
     void hand_off(Batch& batch) {
         const std::uint64_t pages = batch.item.pages;
-        bool wake = done_pages_.fetch_add(pages) + pages == plan_.total_pages();
         if (sink_.ordered()) {
-            std::lock_guard lk(mu_);
-            wake = wake || batch.item.index == written_;
+            std::unique_lock lk(mu_);
             const std::uint64_t index = batch.item.index;
             ready_.emplace(index, std::move(batch));
             if (!spare_.empty()) {
@@ -249,38 +252,37 @@ private:
             } else {
                 batch = new_batch();
             }
+            if (!writing_) write_ready(lk);
         }
-        if (wake) {
+        if (done_pages_.fetch_add(pages) + pages == plan_.total_pages()) {
             { std::lock_guard lk(mu_); }  // the waiter is either before its check or asleep
             writer_cv_.notify_all();
         }
     }
 
-    // Ordered sinks: consume batches in item order on this thread.
-    void write_in_order() {
-        while (written_ < plan_.count()) {
-            Batch b;
-            {
-                std::unique_lock lk(mu_);
-                writer_cv_.wait_for(lk, kTick, [&] { return stop_.load() || ready_.count(written_); });
-                if (stop_.load()) return;
-                auto it = ready_.find(written_);
-                if (it == ready_.end()) {
-                    lk.unlock();
-                    report();
-                    continue;
-                }
-                b = std::move(it->second);
-                ready_.erase(it);
+    // Ordered sinks: consumes the queued batches that are next in order, with
+    // mu_ held on entry and exit (released while writing). An error stops
+    // everyone (the caller's catch records it).
+    void write_ready(std::unique_lock<std::mutex>& lk) {
+        writing_ = true;
+        struct Done {
+            Run& r;
+            ~Done() { r.writing_ = false; }
+        } done{*this};
+        for (auto it = ready_.find(written_); it != ready_.end() && !stop_.load(); it = ready_.find(written_)) {
+            Batch b = std::move(it->second);
+            ready_.erase(it);
+            lk.unlock();
+            try {
+                sink_.consume(b);
+            } catch (...) {  // relocked for the caller, then rethrown
+                lk.lock();
+                throw;
             }
-            sink_.consume(b);
-            {
-                std::lock_guard lk(mu_);
-                ++written_;
-                spare_.push_back(std::move(b));
-            }
+            lk.lock();
+            ++written_;
+            spare_.push_back(std::move(b));
             window_cv_.notify_all();
-            report();
         }
     }
 

@@ -23,9 +23,11 @@
 //   output: PageSink.
 //     ordered() == false: consume(batch) runs on the worker thread, in any
 //       order (positional writes: FileSink, a file with holes).
-//     ordered() == true: consume(batch) runs on the calling thread, strictly
-//       in item order (StreamSink for -o -, or a writer that appends, like a
-//       kdump-compressed file). Up to `window` batches wait for their turn.
+//     ordered() == true: consume(batch) runs strictly in item order, on one
+//       worker thread at a time (the one that finished the batch next in
+//       turn writes it and those queued behind it; never two at once), for
+//       StreamSink (-o -) or a writer that appends, like a kdump-compressed
+//       file. Up to `window` batches wait for their turn.
 //     worker_stage(batch) runs on the worker thread for every batch before the
 //       hand-off, in any order: the place for per-batch CPU work such as
 //       compressing pages (keep results in batch.side or a sink-owned slot
