@@ -273,18 +273,8 @@ void state_pass(const PassInput& in, Slice slice, TweakTable* table, Share& out)
         ++out.counts.total;
         const std::uint8_t* c = meta.at(paddr);
         if (!c) fail(ErrorCode::Internal, "page plan: no component for a covered page");
-        if (!special_component(c)) {  // the common case, without the call
-            ++out.counts.encrypted;
-            if (table) {
-                std::uint8_t tweak[16];
-                detail::make_tweak(c, in.nonce, tweak);
-                pending[n] = table->slot(tweak);
-                table->prefetch(pending[n]);
-                if (++n == kAhead) flush();
-            }
-            return;
-        }
-        const PageClass pc = classify_component(c);
+        // An encrypted page (the common case) without the call.
+        const PageClass pc = special_component(c) ? classify_component(c) : PageClass{PageState::Encrypted};
         if (pc.mapped) ++out.counts.mapped;
         if (pc.reserved_nonzero)
             out.add(in.max_findings, bi, Severity::Note, "state-reserved-bytes", paddr,
