@@ -52,6 +52,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <new>
 #include <vector>
 
 #include "format/bytes.hpp"
@@ -103,9 +104,28 @@ enum class PageFill : std::uint8_t {
     Hole,  // nothing was written to the buffer: the page reads as zeros
 };
 
+// Page-aligned storage for page buffers that the kernel copies into (pread).
+// A buffer that starts 1 to 31 bytes past a page boundary, where glibc puts
+// a large malloc'd block (an mmap'd chunk's data follows a 16-byte header),
+// made the kernel's copy out of the page cache 5x slower on the AMD EPYC
+// machines here (2 threads, 4 GiB: 1.23 s, sys 2.2 s, against 0.23 s and
+// 0.44 s from an aligned buffer; offsets of 32 and more are fast).
+template <class T>
+struct PageAlignedAllocator {
+    using value_type = T;
+    PageAlignedAllocator() = default;
+    template <class U>
+    PageAlignedAllocator(const PageAlignedAllocator<U>&) {}
+    T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(kPage))); }
+    void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t(kPage)); }
+    template <class U>
+    bool operator==(const PageAlignedAllocator<U>&) const { return true; }
+};
+using PageBuffer = std::vector<std::uint8_t, PageAlignedAllocator<std::uint8_t>>;
+
 struct Batch {
     WorkItem item;
-    std::vector<std::uint8_t> data;  // item_pages * 4096
+    PageBuffer data;                 // item_pages * 4096, page-aligned
     std::vector<PageFill> fill;      // item_pages
     std::vector<std::uint8_t> side;  // per-batch extra data of the source or sink (tweak components, compressed pages)
 
