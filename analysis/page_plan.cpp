@@ -197,10 +197,11 @@ public:
         const unsigned at = unsigned(h % 32) * 2;
         const std::uint64_t seen = 1ull << at, twice = 2ull << at;
         if constexpr (kShared) {
+            // Two single-bit ORs (a bit test-and-set, then a plain locked OR),
+            // not one that must return both bits (a compare-and-swap loop).
             std::atomic_ref<std::uint64_t> w(words_[h / 32]);
-            const std::uint64_t old = w.fetch_or(seen, std::memory_order_relaxed);
-            if (!(old & seen)) return false;
-            if (!(old & twice)) w.fetch_or(twice, std::memory_order_relaxed);
+            if (!(w.fetch_or(seen, std::memory_order_relaxed) & seen)) return false;
+            w.fetch_or(twice, std::memory_order_relaxed);
             return true;
         } else {
             std::uint64_t& w = words_[h / 32];
