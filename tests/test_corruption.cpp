@@ -543,20 +543,24 @@ TEST_CASE("SIGINT or SIGTERM in the middle of decryption leaves no output and no
 }
 
 TEST_CASE("the page plan is the same on any number of threads: counts, findings in page order, caps") {
-    // Three RAM blocks with holes between them, every page encrypted with a
-    // tweak of its own; then invalid states, notes, tweak reuse across blocks
-    // and a pv_mem_meta cut short are written into the components, spread so
-    // that slice boundaries fall inside blocks and between them.
+    // Four RAM blocks with holes between them, every page encrypted with a
+    // tweak of its own; then invalid states, notes, tweak reuse across blocks,
+    // a block whose file part is short (p_filesz < p_memsz) and a pv_mem_meta
+    // cut short inside block 2 (block 3 lies wholly past it) are written into
+    // the dump, spread so that slice boundaries fall inside blocks and on them.
     const CoreFile src = CoreFile::open(data("basic.pvdump"));
+    const std::uint64_t b1 = 65536, b2 = 131072, b3 = 196608;  // first page frames
     const std::vector<minidump::Load> loads = {{0, 3000, 0, 0, true},
-                                              {std::uint64_t(65536) * 4096, 2000, 0, 0, true},
-                                              {std::uint64_t(131072) * 4096, 1500, 0, 0, true}};
+                                              {b1 * 4096, 2000, 0, 0, true},
+                                              {b2 * 4096, 1500, 0, 0, true},
+                                              {b3 * 4096, 50, 0, 0, true}};
     TempDir tmp;
     const std::string path = tmp / "plan.pvdump";
     minidump::relayout(src, loads).write(path);
-    std::uint64_t meta_off = 0, meta_sec = 0;
+    std::uint64_t meta_off = 0, meta_sec = 0, phoff = 0;
     {
         const CoreFile f = CoreFile::open(path);
+        phoff = f.phoff();
         for (const auto& sec : f.sections())
             if (sec.name == "pv_mem_meta") meta_off = sec.offset, meta_sec = f.shoff() + 64 * sec.index;
     }
@@ -577,49 +581,79 @@ TEST_CASE("the page plan is the same on any number of threads: counts, findings 
         REQUIRE(::pread(fd, c.data(), 16, off_t(meta_off + 16 * pfn)) == 16);
         return c;
     };
-    const std::vector<std::uint64_t> invalid = {5, 999, 2999, 65536, 66000, 131072 + 10, 131072 + 600};
+    auto put_be64 = [&](std::uint64_t off, std::uint64_t v) {
+        std::array<std::uint8_t, 8> b{};
+        store_be64(b.data(), v);
+        REQUIRE(::pwrite(fd, b.data(), 8, off_t(off)) == 8);
+    };
+    const std::vector<std::uint64_t> invalid = {5, 999, 2999, b1, b1 + 464, b2 + 10, b2 + 600};
     for (std::uint64_t pfn : invalid) component(pfn, special(0x03));  // zero and shared both set
-    component(1500, special(0x01, 7));                                // zero, reserved byte set: a note
+    const std::vector<std::uint64_t> notes = {1500, 1502, 1503, b1 + 64, b2 + 28};
+    for (std::uint64_t pfn : notes) component(pfn, special(0x01, 7));  // zero, a reserved byte set
     component(1501, special(0x06));                                   // shared and mapped
-    component(66500, special(0x01));
-    // Tweak reuse: a page of block 0 copied to block 1 and block 2, and one of block 1 to block 2.
-    component(67000, read_component(10));
-    component(131072 + 300, read_component(10));
-    component(131072 + 400, read_component(65540));
-    // pv_mem_meta ends 700 pages into block 2: its last 800 pages have no component.
-    std::array<std::uint8_t, 8> size{};
-    store_be64(size.data(), (131072 + 700) * 16);
-    REQUIRE(::pwrite(fd, size.data(), 8, off_t(meta_sec + 32)) == 8);
+    component(b1 + 964, special(0x01));
+    // Tweak reuse: a page of block 0 copied into block 1 and block 2, one of block 1 into block 2.
+    component(b1 + 1464, read_component(10));
+    component(b2 + 300, read_component(10));
+    component(b2 + 400, read_component(b1 + 4));
+    // Block 1's file part ends after 1200 of its 2000 pages.
+    put_be64(phoff + 56 * 2 + 32, 1200 * 4096);
+    // pv_mem_meta ends 700 pages into block 2.
+    put_be64(meta_sec + 32, (b2 + 700) * 16);
     ::close(fd);
+
+    // What the plan must say, in page order, worked out here from the layout.
+    struct Expect {
+        analysis::Severity severity;
+        std::string rule;
+        std::uint64_t pfn;
+    };
+    std::vector<Expect> expect = {{analysis::Severity::Error, "meta-short", b2 + 700}};
+    auto state = [&](std::uint64_t pfn) {
+        for (std::uint64_t p : invalid)
+            if (p == pfn) expect.push_back({analysis::Severity::Error, "state-invalid", pfn});
+        for (std::uint64_t p : notes)
+            if (p == pfn) expect.push_back({analysis::Severity::Note, "state-reserved-bytes", pfn});
+    };
+    for (std::uint64_t p = 0; p < 3000; ++p) state(p);
+    expect.push_back({analysis::Severity::Error, "memory-truncated", b1 + 1200});
+    for (std::uint64_t p = b1; p < b1 + 2000; ++p) state(p);
+    for (std::uint64_t p = b2; p < b2 + 700; ++p) state(p);
+    for (std::uint64_t p = b2 + 700; p < b2 + 1500; ++p) expect.push_back({analysis::Severity::Error, "meta-missing", p});
+    for (std::uint64_t p = b3; p < b3 + 50; ++p) expect.push_back({analysis::Severity::Error, "meta-missing", p});
+    for (std::uint64_t p : {b1 + 1464, b2 + 300, b2 + 400}) expect.push_back({analysis::Severity::Error, "tweak-reuse", p});
 
     const CoreFile dump = CoreFile::open(path);
     const std::array<std::uint8_t, 16> nonce{1, 2, 3};
     for (std::size_t cap : {std::size_t(1000), std::size_t(3)}) {
         CAPTURE(cap);
+        // The expected findings under the cap: the first `cap` of each severity.
+        std::vector<Expect> kept;
+        std::size_t per[3] = {0, 0, 0};
+        for (const Expect& e : expect)
+            if (per[int(e.severity)]++ < cap) kept.push_back(e);
         const analysis::PagePlan one = analysis::page_plan(dump, &nonce, cap, true, 1);
-        // What the plan must say, whatever the thread count.
-        CHECK(one.counts.total == 6500);
-        CHECK(one.counts.missing == 800);
+        CHECK(one.counts.total == 6550);
+        CHECK(one.counts.missing == 850);
         CHECK(one.counts.invalid == invalid.size());
-        CHECK(one.counts.zero == 2);
+        CHECK(one.counts.zero == notes.size() + 1);
         CHECK(one.counts.shared == 1);
         CHECK(one.counts.mapped == 1);
-        CHECK(one.counts.encrypted == 6500 - 800 - invalid.size() - 3);
+        CHECK(one.counts.encrypted == 6550 - 850 - invalid.size() - notes.size() - 2);
         CHECK_FALSE(one.meta_covers_all);
-        std::vector<std::string> reuse;
-        for (const auto& f : one.findings)
-            if (f.rule == "tweak-reuse") reuse.push_back(hex(*f.paddr));
-        if (cap == 1000) {
-            CHECK(one.findings_dropped == 0);
-            CHECK(reuse == std::vector<std::string>{hex(67000 * 4096), hex((131072 + 300) * 4096), hex((131072 + 400) * 4096)});
-            CHECK(one.findings.front().rule == "meta-short");
-            CHECK(one.findings.size() == 1 + invalid.size() + 1 + 800 + 3);
-        } else {
-            CHECK(reuse.empty());  // the error cap was reached by the invalid states first
-            CHECK(one.findings.size() == 3 + 1);  // three errors and the note
-            CHECK(one.findings_dropped == (1 + invalid.size() + 800 + 3) - 3);
+        CHECK(one.findings_dropped == expect.size() - kept.size());
+        REQUIRE(one.findings.size() == kept.size());
+        for (std::size_t i = 0; i < kept.size(); ++i) {
+            CAPTURE(i);
+            CHECK(one.findings[i].severity == kept[i].severity);
+            CHECK(one.findings[i].rule == kept[i].rule);
+            CHECK(one.findings[i].paddr == kept[i].pfn * 4096);
         }
-        for (unsigned threads : {2u, 3u, 5u, 16u, 0u}) {
+        if (cap == 1000)
+            CHECK(one.findings.back().message.find("the same as the page at " + hex(std::uint64_t(b1 + 4) * 4096)) !=
+                  std::string::npos);
+        // 19 threads: 300 pages a slice, one boundary exactly between blocks 0 and 1.
+        for (unsigned threads : {2u, 3u, 5u, 16u, 19u, 22u, 0u}) {
             CAPTURE(threads);
             const analysis::PagePlan many = analysis::page_plan(dump, &nonce, cap, true, threads);
             CHECK(many.counts.total == one.counts.total);
