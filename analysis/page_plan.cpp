@@ -316,25 +316,24 @@ void state_pass(const PassInput& in, Slice slice, TweakTable* table, Share& out)
     if (table) flush();
 }
 
-// The encrypted pages of a slice whose slot was hit twice, in page order
-// (their slots prefetched 64 pages ahead, as in the first pass); stops at
-// `cap` (the caller then does the exact pass on one thread).
-void candidate_pass(const PassInput& in, Slice slice, const TweakTable& table, std::size_t cap, Share& out) {
+// fn(candidate) for the encrypted pages of a slice whose slot was hit twice,
+// in page order (their slots prefetched 64 pages ahead, as in the first
+// pass), until fn returns false.
+template <class Fn>
+void for_each_candidate(const PassInput& in, Slice slice, const TweakTable& table, Fn&& fn) {
     detail::ComponentCursor meta(in.idx);
     constexpr std::size_t kAhead = 64;
     Candidate pending[kAhead];
     std::uint64_t slots[kAhead];
     std::size_t n = 0;
+    bool more = true;
     auto flush = [&] {
-        for (std::size_t i = 0; i < n && !out.candidates_overflow; ++i) {
-            if (!table.twice(slots[i])) continue;
-            if (out.candidates.size() >= cap) out.candidates_overflow = true;
-            else out.candidates.push_back(pending[i]);
-        }
+        for (std::size_t i = 0; i < n && more; ++i)
+            if (table.twice(slots[i])) more = fn(pending[i]);
         n = 0;
     };
     for_each_covered(in.idx, in.covered, slice, [&](std::size_t, std::uint64_t, std::uint64_t paddr) {
-        if (out.candidates_overflow) return;
+        if (!more) return;
         const std::uint8_t* c = meta.at(paddr);
         if (!c || special_component(c)) return;  // only encrypted pages have tweaks
         Candidate& k = pending[n];
@@ -538,32 +537,35 @@ PagePlan page_plan(const detail::PageIndex& idx, const std::array<std::uint8_t, 
 
     // The exact pass over the candidates, in page order; on one thread (and
     // without keeping them all) when there are too many to hold.
-    on_slices(total, shares, [&](Slice s, Share& sh) { candidate_pass(in, s, *table, kMaxCandidates / t, sh); });
+    // Each slice keeps at most its share of kMaxCandidates.
+    on_slices(total, shares, [&](Slice s, Share& sh) {
+        for_each_candidate(in, s, *table, [&](const Candidate& k) {
+            if (sh.candidates.size() >= kMaxCandidates / t) {
+                sh.candidates_overflow = true;
+                return false;
+            }
+            sh.candidates.push_back(k);
+            return true;
+        });
+    });
     bool overflow = false;
     for (const Share& sh : shares) overflow = overflow || sh.candidates_overflow;
-    std::unordered_map<TweakKey, std::uint64_t, TweakHash> first;
     bool incomplete = false;
     if (!overflow) {
         std::vector<Candidate> all;  // in page order: the slices are
         for (Share& sh : shares) all.insert(all.end(), sh.candidates.begin(), sh.candidates.end());
         exact_tweak_pass_sorted(all, out);
     } else {
-        shares.assign(1, Share{});
-        std::vector<Candidate>& buf = shares[0].candidates;
+        std::unordered_map<TweakKey, std::uint64_t, TweakHash> first;
+        std::vector<Candidate> buf;
         buf.reserve(4096);
-        for_each_covered(idx, covered, Slice{0, total}, [&, meta = detail::ComponentCursor(idx)](
-                                                            std::size_t, std::uint64_t, std::uint64_t paddr) mutable {
-            const std::uint8_t* c = meta.at(paddr);
-            if (!c || special_component(c)) return;
-            Candidate k;
-            k.paddr = paddr;
-            detail::make_tweak(c, nonce->data(), k.tweak);
-            if (!table->twice(table->slot(k.tweak))) return;
+        for_each_candidate(in, Slice{0, total}, *table, [&](const Candidate& k) {
             buf.push_back(k);
             if (buf.size() == 4096) {
                 exact_tweak_pass(buf, incomplete, first, out);
                 buf.clear();
             }
+            return true;
         });
         exact_tweak_pass(buf, incomplete, first, out);
     }

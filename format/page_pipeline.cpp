@@ -140,10 +140,10 @@ private:
     const PipelineOptions& opt_;
 
     std::mutex mu_;
-    // Wake-ups are targeted: the writer (or the waiting caller) only when what
-    // it waits for is there, workers only when the window has room. A wake-up
-    // per batch for everyone cost ~10% in context switches.
-    std::condition_variable writer_cv_, window_cv_;
+    // Wake-ups are targeted: the waiting caller only when every batch is done
+    // (or on an error), workers only when the window has room. A wake-up per
+    // batch for everyone cost ~10% in context switches.
+    std::condition_variable done_cv_, window_cv_;
     std::atomic<std::uint64_t> next_{0}, done_pages_{0};
     std::atomic<bool> stop_{false};
     std::exception_ptr error_;
@@ -165,7 +165,7 @@ private:
         std::lock_guard lk(mu_);
         if (!error_) error_ = std::current_exception();
         stop_.store(true);
-        writer_cv_.notify_all();
+        done_cv_.notify_all();
         window_cv_.notify_all();
     }
 
@@ -256,7 +256,7 @@ private:
         }
         if (done_pages_.fetch_add(pages) + pages == plan_.total_pages()) {
             { std::lock_guard lk(mu_); }  // the waiter is either before its check or asleep
-            writer_cv_.notify_all();
+            done_cv_.notify_all();
         }
     }
 
@@ -290,7 +290,7 @@ private:
     void wait_until_done() {
         std::unique_lock lk(mu_);
         while (!stop_.load() && done_pages_.load() < plan_.total_pages()) {
-            writer_cv_.wait_for(lk, kTick, [&] { return stop_.load() || done_pages_.load() >= plan_.total_pages(); });
+            done_cv_.wait_for(lk, kTick, [&] { return stop_.load() || done_pages_.load() >= plan_.total_pages(); });
             lk.unlock();
             report();
             lk.lock();
