@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include <CLI/CLI.hpp>
+
 #include "tools/cck.hpp"
 #include "format/output_file.hpp"
 #include "tools/version.hpp"

@@ -6,11 +6,15 @@
 #include <functional>
 #include <string>
 
-#include <CLI/CLI.hpp>
-
 #include "format/crypto.hpp"
 #include "format/error.hpp"
 #include "tools/exit_code.hpp"
+
+// CLI11 is included only where arguments are parsed (the mains and
+// common.cpp): the header costs 5-7 s of compile time per translation unit.
+namespace CLI {
+class App;
+}
 
 namespace pvdump::tools {
 

@@ -4,6 +4,8 @@
 #include <iostream>
 #include <thread>
 
+#include <CLI/CLI.hpp>
+
 #include "decryptor/dump.hpp"
 #include "format/build_config.hpp"
 #include "decryptor/kdump_output.hpp"

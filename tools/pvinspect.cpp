@@ -7,6 +7,8 @@
 #include <iostream>
 #include <optional>
 
+#include <CLI/CLI.hpp>
+
 #include "decryptor/dump.hpp"
 #include "analysis/cpus.hpp"
 #include "analysis/inspect.hpp"

@@ -6,6 +6,8 @@
 #include <iostream>
 #include <optional>
 
+#include <CLI/CLI.hpp>
+
 #include "tools/cck.hpp"
 #include "format/crypto.hpp"
 #include "format/output_file.hpp"
