@@ -37,7 +37,7 @@ debs=$build/debs
 stamp=$sysroot/.packages
 want=$(printf '%s:s390x\n' "${sysroot_pkgs[@]}")
 if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
-  echo "== s390x: fetching the s390x libraries into $sysroot"
+  echo "== s390x: fetching the s390x libraries into $sysroot [at ${SECONDS} s]"
   rm -rf "$sysroot" "$debs"
   mkdir -p "$debs"
   # shellcheck disable=SC2046
@@ -62,7 +62,7 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   rm -rf "$debs"
 fi
 
-echo "== s390x: cross build"
+echo "== s390x: cross build [at ${SECONDS} s]"
 native=${PVDUMP_NATIVE_BUILD:-$root/build}
 gen=()
 [[ ! -f $build/CMakeCache.txt ]] && command -v ninja >/dev/null && gen=(-G Ninja)
@@ -72,7 +72,7 @@ cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_
   -DPVDUMP_NATIVE_BUILD="$native" >/dev/null
 cmake --build "$build" -j"$jobs"
 
-echo "== s390x: tests under $(basename "$(command -v qemu-s390x-static)")"
+echo "== s390x: tests under $(basename "$(command -v qemu-s390x-static)") [at ${SECONDS} s]"
 # The 'consumer' tests (makedumpfile, crash, libkdumpfile on our output) run in the
 # native build; here cross_same_as_native checks that the s390x tools write the
 # same bytes as the native ones, kdump files included.
