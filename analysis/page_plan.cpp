@@ -229,6 +229,15 @@ struct Candidate {
     std::uint8_t tweak[16];
 };
 
+// A candidate's tweak as two words, for sorting (exact_tweak_pass_sorted).
+struct Entry {
+    std::uint64_t a, b;
+    std::uint32_t index;  // into the slice's candidates, then into all of them (page order)
+};
+bool entry_less(const Entry& x, const Entry& y) {
+    return std::tie(x.a, x.b, x.index) < std::tie(y.a, y.b, y.index);  // within a group: page order
+}
+
 // One thread's share of the page pass: counts and findings of its slice (in
 // page order, capped per severity as the plan's are), tagged by block.
 struct Share {
@@ -238,6 +247,7 @@ struct Share {
     std::uint64_t dropped = 0;
     bool repeat = false;             // a tweak slot was hit twice
     std::vector<Candidate> candidates;  // the exact pass
+    std::vector<Entry> sorted;        // the candidates' tweaks, sorted (exact_tweak_pass_sorted)
     bool candidates_overflow = false;
     std::exception_ptr error;
 
@@ -408,22 +418,50 @@ void exact_tweak_pass(const std::vector<Candidate>& candidates, bool& incomplete
 // findings as exact_tweak_pass, without a hash map's node per candidate
 // (33,000 candidates of a 4 GiB guest: 23 ms on one thread with the map's
 // inserts, allocations and frees; measured by perf, with the rest of what runs
-// between the plan and the decryption).
-void exact_tweak_pass_sorted(const std::vector<Candidate>& all, Collector& out) {
-    // Any total order of the tweaks will do: equal ones end up side by side.
-    struct Entry {
-        std::uint64_t a, b;
-        std::uint32_t index;  // into `all`: page order
-    };
-    std::vector<Entry> order(all.size());
+// between the plan and the decryption). Each slice sorts its own candidates on
+// its thread (sort_candidates); the calling thread merges the sorted runs.
+std::vector<Entry> sort_candidates(const std::vector<Candidate>& c) {
+    std::vector<Entry> order(c.size());
     for (std::uint32_t i = 0; i < order.size(); ++i) {
-        std::memcpy(&order[i].a, all[i].tweak, 8);
-        std::memcpy(&order[i].b, all[i].tweak + 8, 8);
+        std::memcpy(&order[i].a, c[i].tweak, 8);
+        std::memcpy(&order[i].b, c[i].tweak + 8, 8);
         order[i].index = i;
     }
-    std::sort(order.begin(), order.end(), [](const Entry& x, const Entry& y) {
-        return std::tie(x.a, x.b, x.index) < std::tie(y.a, y.b, y.index);  // within a group: page order
-    });
+    std::sort(order.begin(), order.end(), entry_less);
+    return order;
+}
+
+// `shares` hold their candidates (in page order, slice after slice) and the
+// candidates' sorted entries (Share::sorted).
+void exact_tweak_pass_sorted(const std::vector<Share>& shares, Collector& out) {
+    std::size_t n = 0;
+    for (const Share& sh : shares) n += sh.candidates.size();
+    std::vector<Candidate> all;  // in page order: the slices are
+    std::vector<Entry> order;
+    all.reserve(n);
+    order.reserve(n);
+    std::vector<std::size_t> runs{0};  // boundaries of the sorted runs in `order`
+    for (const Share& sh : shares) {
+        const std::uint32_t base = std::uint32_t(all.size());
+        all.insert(all.end(), sh.candidates.begin(), sh.candidates.end());
+        for (Entry e : sh.sorted) {
+            e.index += base;  // the same offset for the whole run: still sorted
+            order.push_back(e);
+        }
+        if (!sh.sorted.empty()) runs.push_back(order.size());
+    }
+    // Adjacent runs merged pairwise until one is left.
+    while (runs.size() > 2) {
+        std::vector<std::size_t> next{0};
+        std::size_t i = 0;
+        for (; i + 2 < runs.size(); i += 2) {
+            std::inplace_merge(order.begin() + std::ptrdiff_t(runs[i]), order.begin() + std::ptrdiff_t(runs[i + 1]),
+                               order.begin() + std::ptrdiff_t(runs[i + 2]), entry_less);
+            next.push_back(runs[i + 2]);
+        }
+        if (i + 1 < runs.size()) next.push_back(runs[i + 1]);  // an odd run left over
+        runs = std::move(next);
+    }
     constexpr std::uint32_t kFirst = ~std::uint32_t(0);
     std::vector<std::uint32_t> first_of(all.size(), kFirst);  // kFirst: the group's first page
     for (std::size_t g = 0; g < order.size();) {
@@ -547,14 +585,13 @@ PagePlan page_plan(const detail::PageIndex& idx, const std::array<std::uint8_t, 
             sh.candidates.push_back(k);
             return true;
         });
+        if (!sh.candidates_overflow) sh.sorted = sort_candidates(sh.candidates);
     });
     bool overflow = false;
     for (const Share& sh : shares) overflow = overflow || sh.candidates_overflow;
     bool incomplete = false;
     if (!overflow) {
-        std::vector<Candidate> all;  // in page order: the slices are
-        for (Share& sh : shares) all.insert(all.end(), sh.candidates.begin(), sh.candidates.end());
-        exact_tweak_pass_sorted(all, out);
+        exact_tweak_pass_sorted(shares, out);
     } else {
         std::unordered_map<TweakKey, std::uint64_t, TweakHash> first;
         std::vector<Candidate> buf;
