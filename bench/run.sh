@@ -400,6 +400,13 @@ for s in "${SIZE_LIST[@]}"; do
             measure_null "null_j$t" "$s" "$r" "$t"
         done
         measure_null null_ossl "$s" "$r" "$THREADS" PVDUMP_AES=openssl
+        # The machine's own ceiling for -j 2: two independent -j 1 runs at
+        # once (no shared state, no serial part), timed until both are done.
+        ((THREADS >= 2)) && measure null_pair "$s" "$r" -- sh -c \
+            'o=$4; [ "$o" = - ] && exec >/dev/null
+             "$1" "$2" -k "$3" -o "$o" -q -j 1 & p=$!
+             "$1" "$2" -k "$3" -o "$o" -q -j 1; a=$?; wait "$p" && exit "$a"' \
+            sh "$PVDECRYPT" "$d" "$CCK" "$([[ $NULL_MODE == devnull ]] && echo /dev/null || echo -)"
         measure loop_xts "$s" "$r" -- "$LOOP" "$d" "$THREADS"
         measure loop_pread "$s" "$r" -- "$LOOP" "$d" "$THREADS" --no-aes
         if [[ -z $MOUNT_NOTE ]]; then
@@ -524,6 +531,12 @@ dirty=$(git -C "$ROOT" status --porcelain --untracked-files=no -- CMakeLists.txt
     c_nn() { time_rate "null_j$N" "$1"; }
     c_scale_n2() { printf '%.2f×' "$(calc 'a / b' a="$(med null_j1 "$1" 4)" b="$(med null_j2 "$1" 4)")"; }
     c_scale_nn() { printf '%.2f×' "$(calc 'a / b' a="$(med null_j1 "$1" 4)" b="$(med "null_j$N" "$1" 4)")"; }
+    c_pair() {
+        printf '%s s (%.2f×)' "$(med null_pair "$1" 4)" "$(calc '2 * a / b' a="$(med null_j1 "$1" 4)" b="$(med null_pair "$1" 4)")"
+    }
+    c_pair_share() {
+        printf '%.0f%%' "$(calc '100 * (a / b) / (2 * a / c)' a="$(med null_j1 "$1" 4)" b="$(med null_j2 "$1" 4)" c="$(med null_pair "$1" 4)")"
+    }
     c_pct() {
         printf '%.0f%%' "$(calc '100 * b / t / (n * x)' b="$(size_bytes "$1")" t="$(med "null_j$N" "$1" 4)" n="$N" x="$XTS_CPU")"
     }
@@ -570,6 +583,8 @@ dirty=$(git -C "$ROOT" status --porcelain --untracked-files=no -- CMakeLists.txt
     ((N > 1)) && row "pvdecrypt -j $N → /dev/null" c_nn
     ((N >= 2)) && row "scaling -j 1 → -j 2 (/dev/null)" c_scale_n2
     ((N > 2)) && row "scaling -j 1 → -j $N (/dev/null)" c_scale_nn
+    ((N >= 2)) && row "ceiling: two -j 1 runs at once (both done), 2 × t(-j 1) ÷ that" c_pair
+    ((N >= 2)) && row "scaling -j 1 → -j 2 ÷ the ceiling" c_pair_share
     row "/dev/null rate, % of $N × openssl XTS" c_pct
     row "CPU of -j $N → /dev/null" c_cpu
     row "bytes per CPU-second, % of openssl XTS" c_cpu_eff
@@ -620,7 +635,7 @@ dirty=$(git -C "$ROOT" status --porcelain --untracked-files=no -- CMakeLists.txt
     if ((N >= 2)); then
         n1=$(med null_j1 "$largest" 4) n2=$(med null_j2 "$largest" 4)
         target "scaling -j 1 → -j 2 ≥ 1.8× (to /dev/null, $largest)" "$(ok 'a / b >= 1.8' a="$n1" b="$n2")" \
-            "${n1} s → ${n2} s = $(calc 'a / b' a="$n1" b="$n2" | xargs printf '%.2f')× (to a file: $(c_scale_f "$largest") for -j 1 → -j $N)"
+            "${n1} s → ${n2} s = $(calc 'a / b' a="$n1" b="$n2" | xargs printf '%.2f')× (to a file: $(c_scale_f "$largest") for -j 1 → -j $N; this machine's ceiling, two -j 1 runs at once: $(c_pair "$largest" | sed 's/.*(//; s/)//'), of which -j 2 reaches $(c_pair_share "$largest"))"
     else
         echo "- **SKIP** scaling -j 1 → -j 2: this machine has one CPU"
     fi
