@@ -412,6 +412,7 @@ for s in "${SIZE_LIST[@]}"; do
         # run where -j 2 got 1.68x).
         if ((THREADS >= 2)); then
             cat "${DUMP2[$s]}" >/dev/null  # measure() warms the first
+            # shellcheck disable=SC2016 # $1..$5 belong to the inner sh
             measure null_pair "$s" "$r" -- sh -c \
                 'o=$5; [ "$o" = - ] && exec >/dev/null
                  "$1" "$2" -k "$4" -o "$o" -q -j 1 & p=$!
@@ -544,11 +545,11 @@ dirty=$(git -C "$ROOT" status --porcelain --untracked-files=no -- CMakeLists.txt
     c_nn() { time_rate "null_j$N" "$1"; }
     c_scale_n2() { printf '%.2f×' "$(calc 'a / b' a="$(med null_j1 "$1" 4)" b="$(med null_j2 "$1" 4)")"; }
     c_scale_nn() { printf '%.2f×' "$(calc 'a / b' a="$(med null_j1 "$1" 4)" b="$(med "null_j$N" "$1" 4)")"; }
-    c_pair() {
-        printf '%s s (%.2f×)' "$(med null_pair "$1" 4)" "$(calc '2 * a / b' a="$(med null_j1 "$1" 4)" b="$(med null_pair "$1" 4)")"
-    }
+    # The ceiling: 2 × t(-j 1) ÷ t(two -j 1 at once); the share of it -j 2 reaches.
+    pair_ceiling() { calc '2 * a / b' a="$(med null_j1 "$1" 4)" b="$(med null_pair "$1" 4)"; }
+    c_pair() { printf '%s s (%.2f×)' "$(med null_pair "$1" 4)" "$(pair_ceiling "$1")"; }
     c_pair_share() {
-        printf '%.0f%%' "$(calc '100 * (a / b) / (2 * a / c)' a="$(med null_j1 "$1" 4)" b="$(med null_j2 "$1" 4)" c="$(med null_pair "$1" 4)")"
+        printf '%.0f%%' "$(calc '100 * a / b / c' a="$(med null_j1 "$1" 4)" b="$(med null_j2 "$1" 4)" c="$(pair_ceiling "$1")")"
     }
     c_pct() {
         printf '%.0f%%' "$(calc '100 * b / t / (n * x)' b="$(size_bytes "$1")" t="$(med "null_j$N" "$1" 4)" n="$N" x="$XTS_CPU")"
@@ -648,7 +649,7 @@ dirty=$(git -C "$ROOT" status --porcelain --untracked-files=no -- CMakeLists.txt
     if ((N >= 2)); then
         n1=$(med null_j1 "$largest" 4) n2=$(med null_j2 "$largest" 4)
         target "scaling -j 1 → -j 2 ≥ 1.8× (to /dev/null, $largest)" "$(ok 'a / b >= 1.8' a="$n1" b="$n2")" \
-            "${n1} s → ${n2} s = $(calc 'a / b' a="$n1" b="$n2" | xargs printf '%.2f')× (to a file: $(c_scale_f "$largest") for -j 1 → -j $N; this machine's ceiling, two -j 1 runs at once: $(c_pair "$largest" | sed 's/.*(//; s/)//'), of which -j 2 reaches $(c_pair_share "$largest"))"
+            "${n1} s → ${n2} s = $(calc 'a / b' a="$n1" b="$n2" | xargs printf '%.2f')× (to a file: $(c_scale_f "$largest") for -j 1 → -j $N; this machine's ceiling, two -j 1 runs at once: $(printf '%.2f' "$(pair_ceiling "$largest")")×, of which -j 2 reaches $(c_pair_share "$largest"))"
     else
         echo "- **SKIP** scaling -j 1 → -j 2: this machine has one CPU"
     fi
